@@ -1,0 +1,1 @@
+"""Identity and access: principals, hashed API tokens, roles and the actions they allow."""

@@ -1,0 +1,161 @@
+"""API tokens: issued once, stored only as SHA-256 hashes, revocable, optionally expiring."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from charter.access.roles import allowed
+from charter.audit import log as audit
+from charter.domain.common import Page
+from charter.domain.enums import Action, Role
+from charter.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
+from charter.domain.identity import Actor, IssuedToken, Token, TokenCreate
+from charter.store import tables as t
+from charter.store.engine import Database
+from charter.store.pagination import check_limit, decode_cursor, encode_cursor
+from charter.store.tables import utcnow
+
+TOKEN_PREFIX = "chr_"
+
+
+def hash_secret(secret: str) -> str:
+    # Tokens carry 256 random bits, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _to_schema(row: t.ApiToken, principal: str) -> Token:
+    return Token(
+        id=row.id,
+        name=row.name,
+        principal=principal,
+        prefix=row.prefix,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        created_at=row.created_at,
+        revision=row.revision,
+    )
+
+
+def issue_in(session: Session, actor: Actor, owner: t.Principal, body: TokenCreate) -> IssuedToken:
+    if body.expires_at is not None:
+        if body.expires_at.tzinfo is None:
+            raise InvalidInput("expires_at needs a timezone, e.g. 2027-01-31T00:00:00Z")
+        if body.expires_at <= utcnow():
+            raise InvalidInput("expires_at is in the past; give a future time")
+    if not owner.active:
+        raise Conflict(f"'{owner.name}' is deactivated; reactivate it before issuing tokens")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = t.ApiToken(
+        principal_id=owner.id,
+        name=body.name,
+        prefix=secret[: len(TOKEN_PREFIX) + 6],
+        secret_hash=hash_secret(secret),
+        expires_at=body.expires_at,
+    )
+    session.add(row)
+    session.flush()
+    token = _to_schema(row, owner.name)
+    audit.append(
+        session, actor, "token.issue", f"token:{row.id}", {"after": token.model_dump(mode="json")}
+    )
+    return IssuedToken(**token.model_dump(), secret=secret)
+
+
+def _owner_for(session: Session, actor: Actor, name: str | None) -> t.Principal:
+    from charter.access.principals import find
+
+    target = name or actor.name
+    if target != actor.name and not allowed(actor, Action.TOKEN_ADMIN):
+        raise PermissionDenied("only an admin may manage another principal's tokens")
+    return find(session, target)
+
+
+def issue_token(db: Database, actor: Actor, body: TokenCreate) -> IssuedToken:
+    with db.transaction() as session:
+        return issue_in(session, actor, _owner_for(session, actor, body.principal), body)
+
+
+def list_tokens(
+    db: Database,
+    actor: Actor,
+    principal: str | None = None,
+    *,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> Page[Token]:
+    after, limit = decode_cursor(cursor), check_limit(limit)
+    with db.reading() as session:
+        owner = _owner_for(session, actor, principal)
+        rows = list(
+            session.execute(
+                select(t.ApiToken)
+                .where(t.ApiToken.principal_id == owner.id, t.ApiToken.id > after)
+                .order_by(t.ApiToken.id)
+                .limit(limit + 1)
+            ).scalars()
+        )
+    nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return Page[Token](items=[_to_schema(r, owner.name) for r in rows[:limit]], next_cursor=nxt)
+
+
+def revoke_token(db: Database, actor: Actor, token_id: int) -> Token:
+    with db.transaction() as session:
+        found = session.execute(
+            select(t.ApiToken, t.Principal.name)
+            .join(t.Principal, t.Principal.id == t.ApiToken.principal_id)
+            .where(t.ApiToken.id == token_id)
+        ).first()
+        if found is None or (found[1] != actor.name and not allowed(actor, Action.TOKEN_ADMIN)):
+            # The same answer for "absent" and "not yours", so ids of others don't leak.
+            raise NotFound(f"no token {token_id} among the tokens you may manage")
+        row, owner = found
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+            row.revision += 1
+            session.flush()
+            audit.append(
+                session,
+                actor,
+                "token.revoke",
+                f"token:{row.id}",
+                {"principal": owner, "token_id": row.id},
+            )
+        return _to_schema(row, owner)
+
+
+def authenticate(db: Database, secret: str) -> Actor:
+    """Map a bearer secret to the acting principal, or refuse with one vague message."""
+    refusal = Unauthenticated("the token is invalid, expired or revoked; ask for a new one")
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+        raise refusal
+    with db.reading() as session:
+        found = session.execute(
+            select(t.ApiToken, t.Principal)
+            .join(t.Principal, t.Principal.id == t.ApiToken.principal_id)
+            .where(t.ApiToken.secret_hash == hash_secret(secret))
+        ).first()
+    if found is None:
+        raise refusal
+    token, principal = found
+    if token.revoked_at is not None or not principal.active:
+        raise refusal
+    if token.expires_at is not None and token.expires_at <= utcnow():
+        raise refusal
+    return Actor(
+        principal_id=principal.id,
+        name=principal.name,
+        roles=frozenset(Role(r) for r in principal.roles),
+        auth_method="token",
+        token_id=token.id,
+        business_unit=principal.business_unit,
+    )

@@ -1,0 +1,1 @@
+"""The HTTP API: routers that parse, call one service function, and render."""

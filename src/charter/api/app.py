@@ -1,0 +1,86 @@
+"""create_app: builds the API from settings; nothing is created at import time."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.routing import APIRoute
+
+from charter import __version__
+from charter.api import errors
+from charter.api.context import AppContext
+from charter.api.deps import ACTION_ATTR
+from charter.api.routes import blobs, datasets, identity, models, runs, system
+from charter.artifacts.blobstore import blobstore_from_url
+from charter.settings import Settings
+from charter.store.engine import Database
+
+PREFIX = "/api/v1"
+PUBLIC_ROUTES = {f"{PREFIX}/health"}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _declared_action(route: APIRoute) -> object | None:
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dep = pending.pop()
+        if dep.call is not None and hasattr(dep.call, ACTION_ATTR):
+            action: object = getattr(dep.call, ACTION_ATTR)
+            return action
+        pending.extend(dep.dependencies)
+    return None
+
+
+def check_every_route_authorized(router: APIRouter) -> None:
+    """Fail closed: a route that declares no action is a programming error, not open."""
+    for route in router.routes:
+        path = PREFIX + getattr(route, "path", "")
+        if not isinstance(route, APIRoute):
+            raise RuntimeError(f"{path}: only API routes are allowed under {PREFIX}")
+        if path not in PUBLIC_ROUTES and _declared_action(route) is None:
+            raise RuntimeError(f"route {sorted(route.methods or ())} {path} declares no action")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    context = AppContext(
+        settings=settings,
+        db=Database(settings.resolved_database_url, settings.db_pool_size),
+        blobs=blobstore_from_url(settings.resolved_artifact_url),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        context.db.dispose()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="Charter",
+        version=__version__,
+        summary="Governance control plane for production machine learning",
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.charter = context
+    errors.install(app)
+    for module in (system, identity, models, datasets, runs, blobs):
+        check_every_route_authorized(module.router)
+        app.include_router(module.router, prefix=PREFIX)
+
+    @app.middleware("http")
+    async def request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        given = request.headers.get("x-request-id", "")
+        request.state.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response
+
+    return app

@@ -1,0 +1,86 @@
+"""Route dependencies: the app context, the authenticated actor, revisions from If-Match."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from charter.access import roles, tokens
+from charter.api.context import AppContext
+from charter.domain.enums import Action
+from charter.domain.errors import InvalidInput, PreconditionRequired, Unauthenticated
+from charter.domain.identity import Actor
+
+bearer = HTTPBearer(auto_error=False, description="an API token from `charter tokens create`")
+ACTION_ATTR = "charter_action"
+
+
+def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.charter
+    return context
+
+
+Context = Annotated[AppContext, Depends(get_context)]
+
+
+def require(action: Action) -> Callable[..., object]:
+    """A dependency that authenticates the caller and checks it may perform `action`.
+
+    Each route declares exactly one action this way; create_app refuses to start if a
+    route declares none, so authorization cannot be forgotten.
+    """
+
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Actor:
+        if credentials is None:
+            raise Unauthenticated(
+                "this route needs an API token: send 'Authorization: Bearer <token>'"
+            )
+        context = get_context(request)
+        actor = await run_in_threadpool(tokens.authenticate, context.db, credentials.credentials)
+        client = request.client.host if request.client else None
+        actor = Actor(
+            principal_id=actor.principal_id,
+            name=actor.name,
+            roles=actor.roles,
+            auth_method=actor.auth_method,
+            token_id=actor.token_id,
+            business_unit=actor.business_unit,
+            request_id=request.state.request_id,
+            client_address=client,
+            user_agent=request.headers.get("user-agent", "")[:256] or None,
+        )
+        roles.require(actor, action)
+        return actor
+
+    setattr(dependency, ACTION_ATTR, action)
+    return dependency
+
+
+def revision_from(if_match: str | None) -> int:
+    if if_match is None:
+        raise PreconditionRequired(
+            "send the revision you are updating as 'If-Match: \"<revision>\"' "
+            "(the ETag of your last GET); this prevents overwriting someone else's change"
+        )
+    raw = if_match.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit() or len(raw) > 9:
+        raise InvalidInput(f'If-Match must be a revision number such as "3", got {if_match!r}')
+    return int(raw)
+
+
+def if_match_revision(if_match: Annotated[str | None, Header()] = None) -> int:
+    return revision_from(if_match)
+
+
+IfMatch = Annotated[int, Depends(if_match_revision)]
+
+
+def actor_of(action: Action) -> object:
+    return Depends(require(action))

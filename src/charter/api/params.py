@@ -1,0 +1,20 @@
+"""Query and path parameter types shared by the routers, with their bounds."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query
+
+Cursor = Annotated[
+    str | None, Query(max_length=200, description="next_cursor of the previous page")
+]
+Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
+IdPath = Annotated[int, Path(ge=1, le=2**62)]
+VersionPath = Annotated[int, Path(ge=1, le=2**31)]
+TagFilters = Annotated[
+    list[str] | None,
+    Query(max_length=20, description="repeatable: 'key:value' or 'key'; all must match"),
+]
+ShortQuery = Annotated[str | None, Query(max_length=512)]
+NameQuery = Annotated[str | None, Query(max_length=128)]

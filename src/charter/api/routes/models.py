@@ -1,0 +1,212 @@
+"""Models and their versions, stages and aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+
+from charter.api.deps import Context, IfMatch, require
+from charter.api.params import Cursor, Limit, NameQuery, ShortQuery, TagFilters, VersionPath
+from charter.domain.common import Name, Page
+from charter.domain.enums import Action, RiskTier, Stage
+from charter.domain.identity import Actor
+from charter.domain.registry import (
+    AliasSet,
+    Model,
+    ModelCreate,
+    ModelUpdate,
+    ModelVersion,
+    ModelVersionCreate,
+    ModelVersionSummary,
+    ModelVersionUpdate,
+    StageChange,
+    StageTransition,
+)
+from charter.registry import models, versions
+
+router = APIRouter(tags=["models"])
+Reader = Annotated[Actor, Depends(require(Action.REGISTRY_READ))]
+
+
+def _etag(response: Response, revision: int) -> None:
+    response.headers["ETag"] = f'"{revision}"'
+
+
+@router.post("/models", status_code=201, summary="Register a model")
+def create_model(
+    context: Context,
+    body: ModelCreate,
+    actor: Annotated[Actor, Depends(require(Action.MODEL_WRITE))],
+) -> Model:
+    return models.create_model(context.db, actor, body)
+
+
+@router.get("/models", summary="List and filter models")
+def list_models(
+    context: Context,
+    actor: Reader,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+    name: NameQuery = None,
+    name_prefix: NameQuery = None,
+    tag: TagFilters = None,
+    owner: NameQuery = None,
+    business_unit: ShortQuery = None,
+    risk_tier: RiskTier | None = None,
+    stage: Stage | None = None,
+) -> Page[Model]:
+    return models.list_models(
+        context.db,
+        cursor=cursor,
+        limit=limit,
+        name=name,
+        name_prefix=name_prefix,
+        tags=tag,
+        owner=owner,
+        business_unit=business_unit,
+        risk_tier=risk_tier,
+        stage=stage,
+    )
+
+
+@router.get("/models/{name}", summary="One model")
+def get_model(context: Context, name: Name, actor: Reader, response: Response) -> Model:
+    found = models.get_model(context.db, name)
+    _etag(response, found.revision)
+    return found
+
+
+@router.patch("/models/{name}", summary="Change a model's attributes (needs If-Match)")
+def update_model(
+    context: Context,
+    name: Name,
+    body: ModelUpdate,
+    revision: IfMatch,
+    actor: Annotated[Actor, Depends(require(Action.MODEL_WRITE))],
+    response: Response,
+) -> Model:
+    updated = models.update_model(context.db, actor, name, revision, body)
+    _etag(response, updated.revision)
+    return updated
+
+
+@router.post("/models/{name}/versions", status_code=201, summary="Register a model version")
+def create_version(
+    context: Context,
+    name: Name,
+    body: ModelVersionCreate,
+    actor: Annotated[Actor, Depends(require(Action.VERSION_WRITE))],
+) -> ModelVersion:
+    return versions.create_version(context.db, context.blobs, actor, name, body)
+
+
+@router.get("/models/{name}/versions", summary="List a model's versions")
+def list_model_versions(
+    context: Context,
+    name: Name,
+    actor: Reader,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+    stage: Stage | None = None,
+    tag: TagFilters = None,
+    owner: NameQuery = None,
+) -> Page[ModelVersionSummary]:
+    return versions.list_versions(
+        context.db, model=name, cursor=cursor, limit=limit, stage=stage, tags=tag, owner=owner
+    )
+
+
+@router.get("/versions", summary="Search versions across all models")
+def search_versions(
+    context: Context,
+    actor: Reader,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+    model: NameQuery = None,
+    model_prefix: NameQuery = None,
+    stage: Stage | None = None,
+    tag: TagFilters = None,
+    owner: NameQuery = None,
+    business_unit: ShortQuery = None,
+    risk_tier: RiskTier | None = None,
+) -> Page[ModelVersionSummary]:
+    return versions.list_versions(
+        context.db,
+        model=model,
+        model_prefix=model_prefix,
+        cursor=cursor,
+        limit=limit,
+        stage=stage,
+        tags=tag,
+        owner=owner,
+        business_unit=business_unit,
+        risk_tier=risk_tier,
+    )
+
+
+@router.get("/models/{name}/versions/{version}", summary="One model version, in full")
+def get_version(
+    context: Context, name: Name, version: VersionPath, actor: Reader, response: Response
+) -> ModelVersion:
+    found = versions.get_version(context.db, name, version)
+    _etag(response, found.revision)
+    return found
+
+
+@router.patch("/models/{name}/versions/{version}", summary="Change description or tags")
+def update_version(
+    context: Context,
+    name: Name,
+    version: VersionPath,
+    body: ModelVersionUpdate,
+    revision: IfMatch,
+    actor: Annotated[Actor, Depends(require(Action.VERSION_WRITE))],
+) -> ModelVersion:
+    return versions.update_version(context.db, actor, name, version, revision, body)
+
+
+@router.post("/models/{name}/versions/{version}/stage", summary="Move a version to a stage")
+def set_stage(
+    context: Context,
+    name: Name,
+    version: VersionPath,
+    body: StageChange,
+    revision: IfMatch,
+    actor: Annotated[Actor, Depends(require(Action.VERSION_STAGE))],
+) -> ModelVersion:
+    return versions.set_stage(context.db, actor, name, version, revision, body)
+
+
+@router.get("/models/{name}/versions/{version}/stages", summary="Stage history of a version")
+def stage_history(
+    context: Context, name: Name, version: VersionPath, actor: Reader
+) -> list[StageTransition]:
+    return versions.stage_history(context.db, name, version)
+
+
+@router.get("/models/{name}/aliases/{alias}", summary="The version an alias points at")
+def get_alias(context: Context, name: Name, alias: Name, actor: Reader) -> ModelVersion:
+    return versions.get_by_alias(context.db, name, alias)
+
+
+@router.put("/models/{name}/aliases/{alias}", summary="Point an alias at a version")
+def set_alias(
+    context: Context,
+    name: Name,
+    alias: Name,
+    body: AliasSet,
+    actor: Annotated[Actor, Depends(require(Action.VERSION_ALIAS))],
+) -> ModelVersion:
+    return versions.set_alias(context.db, actor, name, alias, body.version)
+
+
+@router.delete("/models/{name}/aliases/{alias}", status_code=204, summary="Remove an alias")
+def delete_alias(
+    context: Context,
+    name: Name,
+    alias: Name,
+    actor: Annotated[Actor, Depends(require(Action.VERSION_ALIAS))],
+) -> Response:
+    versions.delete_alias(context.db, actor, name, alias)
+    return Response(status_code=204)

@@ -1,0 +1,239 @@
+"""Content-addressed blob storage on a local directory or any fsspec filesystem."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+import fsspec
+
+from charter.artifacts.manifest import CHUNK_SIZE, iter_file_chunks
+from charter.domain.artifacts import BlobInfo, is_sha256_hex
+from charter.domain.errors import IntegrityError, InvalidInput, NotFound
+
+
+def check_sha256(value: str, what: str = "sha256") -> str:
+    """Return value if it is 64 lowercase hex chars, else raise InvalidInput.
+
+    Digests become path components, so this is also the path-traversal guard.
+    """
+    if not is_sha256_hex(value):
+        raise InvalidInput(f"{what} must be 64 lowercase hex characters, got {value!r}")
+    return value
+
+
+def blob_key(sha256: str) -> str:
+    """Return the store-relative key of a blob: sha256/<aa>/<bb>/<fullhex>."""
+    check_sha256(sha256)
+    return f"sha256/{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+def _check_chunk_size(chunk_size: int) -> None:
+    if chunk_size <= 0:
+        raise InvalidInput(f"chunk_size must be positive, got {chunk_size}")
+
+
+def _hash_into(chunks: Iterable[bytes], fh: IO[bytes]) -> BlobInfo:
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in chunks:
+        digest.update(chunk)
+        fh.write(chunk)
+        size += len(chunk)
+    return BlobInfo(sha256=digest.hexdigest(), size=size)
+
+
+def _check_expected(info: BlobInfo, expected_sha256: str | None) -> None:
+    if expected_sha256 is not None and info.sha256 != expected_sha256:
+        raise IntegrityError(
+            f"blob digest mismatch: expected sha256 {expected_sha256}, got {info.sha256}"
+        )
+
+
+class BlobStore(ABC):
+    """Immutable blobs addressed by SHA-256; writes are streamed, verified and idempotent."""
+
+    @abstractmethod
+    def put_stream(self, chunks: Iterable[bytes], expected_sha256: str | None = None) -> BlobInfo:
+        """Store the concatenated chunks; raise IntegrityError if expected_sha256 differs."""
+
+    @abstractmethod
+    def exists(self, sha256: str) -> bool:
+        """Return True if the blob is stored."""
+
+    @abstractmethod
+    def size(self, sha256: str) -> int:
+        """Return the blob's size in bytes; raise NotFound if it is not stored."""
+
+    @abstractmethod
+    def open_chunks(self, sha256: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """Return an iterator over the blob's bytes; raise NotFound if it is not stored."""
+
+    def put_file(self, path: Path, expected_sha256: str | None = None) -> BlobInfo:
+        """Store the file at path, streaming it in 1 MiB chunks."""
+        return self.put_stream(iter_file_chunks(Path(path)), expected_sha256)
+
+    def put_bytes(self, data: bytes, expected_sha256: str | None = None) -> BlobInfo:
+        """Store a small in-memory payload."""
+        return self.put_stream([data], expected_sha256)
+
+    def verify(self, sha256: str) -> bool:
+        """Re-hash the stored content and return whether it still matches its address."""
+        digest = hashlib.sha256()
+        for chunk in self.open_chunks(sha256):
+            digest.update(chunk)
+        return digest.hexdigest() == sha256
+
+
+class LocalBlobStore(BlobStore):
+    """Blobs as plain files under root, published with fsync + os.replace."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"LocalBlobStore({str(self.root)!r})"
+
+    def path_for(self, sha256: str) -> Path:
+        """Return the filesystem path where the blob lives (whether or not it exists)."""
+        return self.root / blob_key(sha256)
+
+    def put_stream(self, chunks: Iterable[bytes], expected_sha256: str | None = None) -> BlobInfo:
+        if expected_sha256 is not None:
+            check_sha256(expected_sha256, "expected_sha256")
+        # The temp dir lives under root so os.replace stays on one filesystem and is atomic.
+        tmp_dir = self.root / "incoming"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                info = _hash_into(chunks, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            _check_expected(info, expected_sha256)
+            final = self.path_for(info.sha256)
+            if final.exists():
+                tmp.unlink()
+                return info
+            final.parent.mkdir(parents=True, exist_ok=True)
+            # Blobs are immutable; read-only mode catches accidental in-place edits.
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(final.parent)
+        return info
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    def size(self, sha256: str) -> int:
+        try:
+            return self.path_for(sha256).stat().st_size
+        except FileNotFoundError:
+            raise NotFound(f"blob sha256:{sha256} not found") from None
+
+    def open_chunks(self, sha256: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        _check_chunk_size(chunk_size)
+        path = self.path_for(sha256)
+        # Checked eagerly so NotFound surfaces at call time, not on the first next().
+        if not path.is_file():
+            raise NotFound(f"blob sha256:{sha256} not found")
+        return iter_file_chunks(path, chunk_size)
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename durable across power loss; not every platform can open directories.
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class FsspecBlobStore(BlobStore):
+    """Blobs on any fsspec filesystem (memory://, s3://, gs://, ...)."""
+
+    def __init__(self, url: str, **storage_options: Any) -> None:
+        self.url = url
+        fs, root = fsspec.core.url_to_fs(url, **storage_options)
+        self.fs: fsspec.AbstractFileSystem = fs
+        self.root: str = str(root).rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"FsspecBlobStore({self.url!r})"
+
+    def path_for(self, sha256: str) -> str:
+        """Return the filesystem path (without protocol) of the blob."""
+        return f"{self.root}/{blob_key(sha256)}"
+
+    def put_stream(self, chunks: Iterable[bytes], expected_sha256: str | None = None) -> BlobInfo:
+        if expected_sha256 is not None:
+            check_sha256(expected_sha256, "expected_sha256")
+        tmp_dir = f"{self.root}/incoming"
+        tmp = f"{tmp_dir}/upload-{uuid.uuid4().hex}"
+        self.fs.makedirs(tmp_dir, exist_ok=True)
+        try:
+            with self.fs.open(tmp, "wb") as fh:
+                info = _hash_into(chunks, fh)
+            _check_expected(info, expected_sha256)
+            final = self.path_for(info.sha256)
+            if self.fs.exists(final):
+                self.fs.rm(tmp)
+                return info
+            self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+            # Object stores have no atomic rename; mv publishes only a fully written object.
+            self.fs.mv(tmp, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                if self.fs.exists(tmp):
+                    self.fs.rm(tmp)
+            raise
+        return info
+
+    def exists(self, sha256: str) -> bool:
+        return bool(self.fs.isfile(self.path_for(sha256)))
+
+    def size(self, sha256: str) -> int:
+        path = self.path_for(sha256)
+        try:
+            return int(self.fs.size(path))
+        except FileNotFoundError:
+            raise NotFound(f"blob sha256:{sha256} not found") from None
+
+    def open_chunks(self, sha256: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        _check_chunk_size(chunk_size)
+        path = self.path_for(sha256)
+        if not self.fs.isfile(path):
+            raise NotFound(f"blob sha256:{sha256} not found")
+        return self._read(path, chunk_size)
+
+    def _read(self, path: str, chunk_size: int) -> Iterator[bytes]:
+        with self.fs.open(path, "rb") as fh:
+            while chunk := fh.read(chunk_size):
+                yield chunk
+
+
+def blobstore_from_url(url_or_path: str | Path) -> BlobStore:
+    """Return a LocalBlobStore for a path or file:// URL, else an FsspecBlobStore."""
+    text = str(url_or_path)
+    if "://" not in text:
+        return LocalBlobStore(Path(text))
+    parsed = urlparse(text)
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise InvalidInput(f"file:// URL with a remote host is not supported: {text}")
+        return LocalBlobStore(Path(url2pathname(parsed.path)))
+    return FsspecBlobStore(text)

@@ -1,0 +1,95 @@
+"""The `charter` entry point: init, server, db upgrade, and the resource command groups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from charter.cli.output import errors_reported, print_json
+
+app = typer.Typer(
+    name="charter",
+    help="Charter: the governance control plane for production machine learning.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", envvar="CHARTER_HOME", help="Charter home (default ~/.charter)"),
+]
+
+
+@app.command()
+def init(
+    home: HomeOption = None,
+    admin: Annotated[str, typer.Option(help="name of the first admin")] = "admin",
+    json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Create the home, the database and the first admin; print the admin token once."""
+    from charter.settings import Settings
+    from charter.setup import init_home
+
+    settings = Settings(home=home) if home else Settings()
+    with errors_reported():
+        principal, token = init_home(settings, admin)
+    if json_output:
+        print_json(
+            {
+                "home": str(settings.home),
+                "database": settings.resolved_database_url.split("@")[-1],
+                "admin": principal.name,
+                "token": token.secret,
+            }
+        )
+        return
+    typer.echo(f"Charter home ready at {settings.home}")
+    typer.echo(f"Admin '{principal.name}' created. Its token, shown only this once:\n")
+    typer.echo(f"    {token.secret}\n")
+    typer.echo("Next:  charter server   and   export CHARTER_TOKEN=<token above>")
+
+
+@app.command()
+def server(
+    home: HomeOption = None,
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8080,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Run the API server (uvicorn) on the given home's database and artifacts."""
+    import os
+
+    import uvicorn
+
+    if home:
+        os.environ["CHARTER_HOME"] = str(home)
+    # A factory, so each worker process builds its own app (engine, pool) after forking.
+    uvicorn.run(
+        "charter.api.server:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(home: HomeOption = None) -> None:
+    """Apply every pending migration to the database."""
+    from charter.settings import Settings
+    from charter.setup import upgrade_database
+
+    settings = Settings(home=home) if home else Settings()
+    with errors_reported():
+        upgrade_database(settings)
+    typer.echo("database is at the newest schema")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,379 @@
+"""Client: typed methods for every Charter API operation, over one keep-alive connection."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from charter.artifacts.manifest import build_manifest, iter_file_chunks, write_verified
+from charter.client.errors import raise_for_problem
+from charter.domain.artifacts import BlobInfo, ManifestEntry
+from charter.domain.common import Page
+from charter.domain.enums import PrincipalKind, RiskTier, Role, Stage
+from charter.domain.identity import IssuedToken, Principal, Token
+from charter.domain.lineage import LineageGraph
+from charter.domain.registry import (
+    Dataset,
+    DatasetVersion,
+    Model,
+    ModelVersion,
+    ModelVersionSummary,
+    Run,
+    StageTransition,
+)
+
+T = TypeVar("T", bound=BaseModel)
+Progress = Callable[[int], None]
+
+
+def _clean(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_unset=True)
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+class Client:
+    """Charter's SDK. `Client(url, token)`; both default to CHARTER_URL and CHARTER_TOKEN."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = (url or os.environ.get("CHARTER_URL") or "http://127.0.0.1:8080").rstrip("/")
+        token = token or os.environ.get("CHARTER_TOKEN")
+        headers = {"User-Agent": "charter-sdk/0.1"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=self.url + "/api/v1", headers=headers, timeout=timeout, transport=transport
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        revision: int | None = None,
+    ) -> httpx.Response:
+        headers = {"If-Match": f'"{revision}"'} if revision is not None else None
+        response = self._http.request(
+            method,
+            path,
+            json=_json(json) if json is not None else None,
+            params=_clean(params or {}),
+            headers=headers,
+        )
+        raise_for_problem(response)
+        return response
+
+    def _one(self, kind: type[T], method: str, path: str, **kwargs: Any) -> T:
+        return kind.model_validate(self._call(method, path, **kwargs).json())
+
+    def _page(self, kind: type[T], path: str, params: dict[str, Any]) -> Page[T]:
+        return Page[kind].model_validate(self._call("GET", path, params=params).json())  # type: ignore[valid-type]
+
+    def _all(self, kind: type[T], path: str, params: dict[str, Any]) -> Iterator[T]:
+        cursor = None
+        while True:
+            page = self._page(kind, path, {**params, "cursor": cursor})
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    # --- system and identity ------------------------------------------------------------------
+
+    def health(self) -> dict[str, str]:
+        data: dict[str, str] = self._call("GET", "/health").json()
+        return data
+
+    def me(self) -> Principal:
+        return self._one(Principal, "GET", "/me")
+
+    def create_principal(
+        self,
+        name: str,
+        roles: Iterable[Role | str],
+        *,
+        kind: PrincipalKind | str = "user",
+        display_name: str = "",
+        email: str | None = None,
+        business_unit: str | None = None,
+    ) -> Principal:
+        body = {
+            "name": name,
+            "roles": list(roles),
+            "kind": kind,
+            "display_name": display_name,
+            "email": email,
+            "business_unit": business_unit,
+        }
+        return self._one(Principal, "POST", "/principals", json=_clean(body))
+
+    def get_principal(self, name: str) -> Principal:
+        return self._one(Principal, "GET", f"/principals/{name}")
+
+    def list_principals(self, **filters: Any) -> Page[Principal]:
+        return self._page(Principal, "/principals", filters)
+
+    def update_principal(self, principal: Principal, **changes: Any) -> Principal:
+        return self._one(
+            Principal,
+            "PATCH",
+            f"/principals/{principal.name}",
+            json=changes,
+            revision=principal.revision,
+        )
+
+    def create_token(
+        self, name: str, *, principal: str | None = None, expires_at: datetime | None = None
+    ) -> IssuedToken:
+        body = _clean({"name": name, "principal": principal, "expires_at": expires_at})
+        return self._one(IssuedToken, "POST", "/tokens", json=body)
+
+    def list_tokens(self, principal: str | None = None, **filters: Any) -> Page[Token]:
+        return self._page(Token, "/tokens", {"principal": principal, **filters})
+
+    def revoke_token(self, token_id: int) -> Token:
+        return self._one(Token, "DELETE", f"/tokens/{token_id}")
+
+    # --- models -------------------------------------------------------------------------------
+
+    def create_model(self, name: str, risk_tier: RiskTier | str, **fields: Any) -> Model:
+        return self._one(
+            Model, "POST", "/models", json={"name": name, "risk_tier": risk_tier, **_clean(fields)}
+        )
+
+    def get_model(self, name: str) -> Model:
+        return self._one(Model, "GET", f"/models/{name}")
+
+    def list_models(self, **filters: Any) -> Page[Model]:
+        """Filters: name, name_prefix, tag (list of 'k:v'), owner, business_unit, risk_tier,
+        stage, cursor, limit."""
+        return self._page(Model, "/models", filters)
+
+    def iter_models(self, **filters: Any) -> Iterator[Model]:
+        return self._all(Model, "/models", filters)
+
+    def update_model(self, model: Model, **changes: Any) -> Model:
+        """Apply `changes` to the revision you hold; a concurrent change fails with
+        PreconditionFailed instead of being overwritten."""
+        return self._one(
+            Model, "PATCH", f"/models/{model.name}", json=changes, revision=model.revision
+        )
+
+    # --- blobs and versions -------------------------------------------------------------------
+
+    def blob_exists(self, sha256: str) -> bool:
+        response = self._http.head(f"/blobs/{sha256}")
+        if response.status_code == 404:
+            return False
+        raise_for_problem(response)
+        return True
+
+    def upload_file(
+        self, path: Path, entry: ManifestEntry, progress: Progress | None = None
+    ) -> BlobInfo:
+        """Stream one file to the blob store; skipped when the server already has it."""
+        if self.blob_exists(entry.sha256):
+            if progress:
+                progress(entry.size)
+            return BlobInfo(sha256=entry.sha256, size=entry.size)
+
+        def chunks() -> Iterator[bytes]:
+            for chunk in iter_file_chunks(path):
+                yield chunk
+                if progress:
+                    progress(len(chunk))
+
+        response = self._http.put(
+            f"/blobs/{entry.sha256}",
+            content=chunks(),
+            headers={"Content-Length": str(entry.size), "Content-Type": "application/octet-stream"},
+        )
+        raise_for_problem(response)
+        return BlobInfo.model_validate(response.json())
+
+    def upload_path(
+        self, path: Path | str, progress: Progress | None = None
+    ) -> list[ManifestEntry]:
+        """Hash and upload a file or a directory tree; returns its manifest entries."""
+        manifest, files = build_manifest(Path(path))
+        for entry in manifest.sorted_entries():
+            self.upload_file(files[entry.path], entry, progress)
+        return manifest.sorted_entries()
+
+    def create_version(
+        self, model: str, files: list[ManifestEntry], flavor: str, **fields: Any
+    ) -> ModelVersion:
+        body = {"files": files, "flavor": flavor, **_clean(fields)}
+        return self._one(ModelVersion, "POST", f"/models/{model}/versions", json=body)
+
+    def register_version(
+        self,
+        model: str,
+        path: Path | str,
+        flavor: str,
+        *,
+        progress: Progress | None = None,
+        **fields: Any,
+    ) -> ModelVersion:
+        """Upload a file or directory and register it as the model's next version."""
+        return self.create_version(model, self.upload_path(path, progress), flavor, **fields)
+
+    def get_version(self, model: str, version: int) -> ModelVersion:
+        return self._one(ModelVersion, "GET", f"/models/{model}/versions/{version}")
+
+    def list_versions(self, model: str, **filters: Any) -> Page[ModelVersionSummary]:
+        return self._page(ModelVersionSummary, f"/models/{model}/versions", filters)
+
+    def search_versions(self, **filters: Any) -> Page[ModelVersionSummary]:
+        """Across models. Filters: model, model_prefix, stage, tag, owner, business_unit,
+        risk_tier, cursor, limit."""
+        return self._page(ModelVersionSummary, "/versions", filters)
+
+    def update_version(
+        self, version: ModelVersion | ModelVersionSummary, **changes: Any
+    ) -> ModelVersion:
+        return self._one(
+            ModelVersion,
+            "PATCH",
+            f"/models/{version.model}/versions/{version.version}",
+            json=changes,
+            revision=version.revision,
+        )
+
+    def set_stage(
+        self, version: ModelVersion | ModelVersionSummary, stage: Stage | str, comment: str = ""
+    ) -> ModelVersion:
+        return self._one(
+            ModelVersion,
+            "POST",
+            f"/models/{version.model}/versions/{version.version}/stage",
+            json={"stage": stage, "comment": comment},
+            revision=version.revision,
+        )
+
+    def stage_history(self, model: str, version: int) -> list[StageTransition]:
+        data = self._call("GET", f"/models/{model}/versions/{version}/stages").json()
+        return [StageTransition.model_validate(item) for item in data]
+
+    def set_alias(self, model: str, alias: str, version: int) -> ModelVersion:
+        return self._one(
+            ModelVersion, "PUT", f"/models/{model}/aliases/{alias}", json={"version": version}
+        )
+
+    def get_alias(self, model: str, alias: str) -> ModelVersion:
+        return self._one(ModelVersion, "GET", f"/models/{model}/aliases/{alias}")
+
+    def delete_alias(self, model: str, alias: str) -> None:
+        self._call("DELETE", f"/models/{model}/aliases/{alias}")
+
+    def download_version(
+        self, model: str, version: int, dest: Path | str, progress: Progress | None = None
+    ) -> ModelVersion:
+        """Download every file of a version into `dest`, re-checking each digest.
+
+        A file whose bytes do not match the manifest raises IntegrityError and is not kept.
+        """
+        found = self.get_version(model, version)
+        root = Path(dest)
+        for entry in found.files:
+            target = root / entry.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with self._http.stream("GET", f"/blobs/{entry.sha256}") as response:
+                if not response.is_success:
+                    response.read()
+                    raise_for_problem(response)
+
+                def chunks(response: httpx.Response = response) -> Iterator[bytes]:
+                    for chunk in response.iter_bytes(1 << 20):
+                        yield chunk
+                        if progress:
+                            progress(len(chunk))
+
+                write_verified(chunks(), target, entry)
+        return found
+
+    # --- datasets -----------------------------------------------------------------------------
+
+    def create_dataset(self, name: str, **fields: Any) -> Dataset:
+        return self._one(Dataset, "POST", "/datasets", json={"name": name, **_clean(fields)})
+
+    def get_dataset(self, name: str) -> Dataset:
+        return self._one(Dataset, "GET", f"/datasets/{name}")
+
+    def list_datasets(self, **filters: Any) -> Page[Dataset]:
+        return self._page(Dataset, "/datasets", filters)
+
+    def update_dataset(self, dataset: Dataset, **changes: Any) -> Dataset:
+        return self._one(
+            Dataset, "PATCH", f"/datasets/{dataset.name}", json=changes, revision=dataset.revision
+        )
+
+    def create_dataset_version(
+        self, dataset: str, *, uri: str, digest: str, **fields: Any
+    ) -> DatasetVersion:
+        body = {"uri": uri, "digest": digest, **_clean(fields)}
+        return self._one(DatasetVersion, "POST", f"/datasets/{dataset}/versions", json=body)
+
+    def get_dataset_version(self, dataset: str, version: int) -> DatasetVersion:
+        return self._one(DatasetVersion, "GET", f"/datasets/{dataset}/versions/{version}")
+
+    def list_dataset_versions(self, dataset: str, **filters: Any) -> Page[DatasetVersion]:
+        return self._page(DatasetVersion, f"/datasets/{dataset}/versions", filters)
+
+    # --- runs and lineage ---------------------------------------------------------------------
+
+    def create_run(self, **fields: Any) -> Run:
+        return self._one(Run, "POST", "/runs", json=_clean(fields))
+
+    def get_run(self, run_id: int) -> Run:
+        return self._one(Run, "GET", f"/runs/{run_id}")
+
+    def list_runs(self, **filters: Any) -> Page[Run]:
+        return self._page(Run, "/runs", filters)
+
+    def update_run(self, run: Run, **changes: Any) -> Run:
+        return self._one(Run, "PATCH", f"/runs/{run.id}", json=changes, revision=run.revision)
+
+    def lineage(self, node: str, direction: str = "both", depth: int = 5) -> LineageGraph:
+        return self._one(
+            LineageGraph,
+            "GET",
+            "/lineage",
+            params={"node": node, "direction": direction, "depth": depth},
+        )

@@ -1,0 +1,1 @@
+"""Plain domain types and the error hierarchy; imports nothing else from charter."""

@@ -1,0 +1,81 @@
+"""Principals (users and service accounts), API tokens and the acting identity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from charter.domain.common import Name, Request, ShortText, Stamped
+from charter.domain.enums import PrincipalKind, Role
+
+Email = Annotated[str, StringConstraints(max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")]
+
+
+class PrincipalCreate(Request):
+    name: Name
+    kind: PrincipalKind = PrincipalKind.USER
+    display_name: ShortText = ""
+    email: Email | None = None
+    roles: list[Role] = Field(min_length=1, max_length=len(Role))
+    business_unit: ShortText | None = None
+
+
+class PrincipalUpdate(Request):
+    display_name: ShortText | None = None
+    email: Email | None = None
+    roles: list[Role] | None = Field(None, min_length=1, max_length=len(Role))
+    business_unit: ShortText | None = None
+    active: bool | None = None
+
+
+class Principal(Stamped):
+    name: str
+    kind: PrincipalKind
+    display_name: str
+    email: str | None
+    roles: list[Role]
+    business_unit: str | None
+    active: bool
+
+
+class TokenCreate(Request):
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    principal: Name | None = Field(None, description="whose token; default: the caller")
+    expires_at: datetime | None = None
+
+
+class Token(Stamped):
+    id: int
+    name: str
+    principal: str
+    prefix: str = Field(description="first characters of the secret, to recognise it")
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class IssuedToken(Token):
+    secret: str = Field(description="shown once; Charter keeps only its hash")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting and how they got in: passed to every service function."""
+
+    principal_id: int
+    name: str
+    roles: frozenset[Role]
+    auth_method: str = "token"
+    token_id: int | None = None
+    request_id: str | None = None
+    client_address: str | None = None
+    user_agent: str | None = None
+    business_unit: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+SYSTEM_ACTOR = Actor(
+    principal_id=0, name="system", roles=frozenset({Role.ADMIN}), auth_method="local"
+)

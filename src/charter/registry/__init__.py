@@ -1,0 +1,1 @@
+"""The model registry: models, versions, datasets, runs and their lineage."""

@@ -1,0 +1,160 @@
+"""The lineage graph: edges recorded by registrations, walked upstream or downstream."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from charter.domain.enums import NodeKind
+from charter.domain.errors import InvalidInput
+from charter.domain.lineage import Direction, LineageEdge, LineageGraph, LineageNode
+from charter.registry.common import find_dataset_version, find_version
+from charter.store import tables as t
+from charter.store.engine import Database
+
+MAX_DEPTH = 50
+
+
+def node(kind: NodeKind, internal_id: int) -> str:
+    return f"{kind.value}:{internal_id}"
+
+
+def add_edge(session: Session, source: str, target: str, relation: str) -> None:
+    session.merge(t.LineageEdge(source=source, target=target, relation=relation))
+
+
+def parse_ref(session: Session, ref: str) -> str:
+    """'model:NAME@V', 'dataset:NAME@V' or 'run:ID' to the internal node id."""
+    kind, _, rest = ref.partition(":")
+    try:
+        if kind == NodeKind.RUN.value:
+            run_id = int(rest)
+            if session.get(t.Run, run_id) is None:
+                raise InvalidInput(f"no run {run_id}")
+            return node(NodeKind.RUN, run_id)
+        name, _, version = rest.rpartition("@")
+        if kind == NodeKind.MODEL_VERSION.value:
+            return node(NodeKind.MODEL_VERSION, find_version(session, name, int(version))[1].id)
+        if kind == NodeKind.DATASET_VERSION.value:
+            return node(
+                NodeKind.DATASET_VERSION, find_dataset_version(session, name, int(version)).id
+            )
+    except ValueError:
+        pass
+    raise InvalidInput(
+        f"lineage node {ref!r} must look like 'model:NAME@VERSION', 'dataset:NAME@VERSION' "
+        "or 'run:ID'"
+    )
+
+
+def _neighbours(
+    session: Session, frontier: list[str], direction: str
+) -> list[tuple[str, str, str]]:
+    if direction == "upstream":
+        query = select(t.LineageEdge).where(t.LineageEdge.target.in_(frontier))
+    else:
+        query = select(t.LineageEdge).where(t.LineageEdge.source.in_(frontier))
+    return [(e.source, e.target, e.relation) for e in session.execute(query).scalars()]
+
+
+def _walk(session: Session, root: str, direction: str, depth: int) -> set[tuple[str, str, str]]:
+    """Breadth-first, one query per level, so a depth-d walk costs d round trips."""
+    seen = {root}
+    edges: set[tuple[str, str, str]] = set()
+    frontier = [root]
+    for _ in range(depth):
+        if not frontier:
+            break
+        nxt: list[str] = []
+        for source, target, relation in _neighbours(session, frontier, direction):
+            edges.add((source, target, relation))
+            other = source if direction == "upstream" else target
+            if other not in seen:
+                seen.add(other)
+                nxt.append(other)
+        frontier = nxt
+    return edges
+
+
+def _describe(session: Session, ids: set[str]) -> dict[str, LineageNode]:
+    by_kind: dict[str, list[int]] = {}
+    for item in ids:
+        kind, _, raw = item.partition(":")
+        by_kind.setdefault(kind, []).append(int(raw))
+    described: dict[str, LineageNode] = {}
+    if model_ids := by_kind.get(NodeKind.MODEL_VERSION.value):
+        for mv, m in session.execute(
+            select(t.ModelVersion, t.Model)
+            .join(t.Model, t.Model.id == t.ModelVersion.model_id)
+            .where(t.ModelVersion.id.in_(model_ids))
+        ):
+            ref = f"{m.name}@{mv.version}"
+            described[node(NodeKind.MODEL_VERSION, mv.id)] = LineageNode(
+                id=f"model:{ref}",
+                kind=NodeKind.MODEL_VERSION,
+                label=f"model {ref}",
+                attributes={
+                    "stage": mv.stage,
+                    "flavor": mv.flavor,
+                    "author": mv.author,
+                    "manifest_digest": mv.manifest_digest,
+                    "risk_tier": m.risk_tier,
+                },
+            )
+    if dataset_ids := by_kind.get(NodeKind.DATASET_VERSION.value):
+        for dv, d in session.execute(
+            select(t.DatasetVersion, t.Dataset)
+            .join(t.Dataset, t.Dataset.id == t.DatasetVersion.dataset_id)
+            .where(t.DatasetVersion.id.in_(dataset_ids))
+        ):
+            ref = f"{d.name}@{dv.version}"
+            described[node(NodeKind.DATASET_VERSION, dv.id)] = LineageNode(
+                id=f"dataset:{ref}",
+                kind=NodeKind.DATASET_VERSION,
+                label=f"dataset {ref}",
+                attributes={
+                    "digest": dv.digest,
+                    "rows": dv.row_count,
+                    "region": dv.data_region,
+                    "contains_pii": dv.contains_pii,
+                },
+            )
+    if run_ids := by_kind.get(NodeKind.RUN.value):
+        for run in session.execute(select(t.Run).where(t.Run.id.in_(run_ids))).scalars():
+            label = f"run {run.id}" + (f" ({run.name})" if run.name else "")
+            described[node(NodeKind.RUN, run.id)] = LineageNode(
+                id=f"run:{run.id}",
+                kind=NodeKind.RUN,
+                label=label,
+                attributes={"status": run.status, "created_by": run.created_by},
+            )
+    return described
+
+
+def lineage(db: Database, ref: str, direction: Direction = "both", depth: int = 5) -> LineageGraph:
+    if not 1 <= depth <= MAX_DEPTH:
+        raise InvalidInput(f"depth must be between 1 and {MAX_DEPTH}, got {depth}")
+    if direction not in ("upstream", "downstream", "both"):
+        raise InvalidInput("direction must be 'upstream', 'downstream' or 'both'")
+    with db.reading() as session:
+        root = parse_ref(session, ref)
+        edges: set[tuple[str, str, str]] = set()
+        for way in ("upstream", "downstream"):
+            if direction in (way, "both"):
+                edges |= _walk(session, root, way, depth)
+        ids = {root} | {e[0] for e in edges} | {e[1] for e in edges}
+        described = _describe(session, ids)
+    ordered = deque(sorted(edges))
+    return LineageGraph(
+        root=described[root].id,
+        direction=direction,
+        depth=depth,
+        nodes=sorted(described.values(), key=lambda n: (n.kind.value, n.id)),
+        edges=[
+            LineageEdge(source=described[s].id, target=described[d].id, relation=r)
+            for s, d, r in ordered
+            if s in described and d in described
+        ],
+    )

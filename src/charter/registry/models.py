@@ -1,0 +1,171 @@
+"""Models: the named, owned, risk-classified things that have versions."""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from charter.access.principals import require_existing
+from charter.audit import log as audit
+from charter.domain.common import Page
+from charter.domain.enums import RiskTier, Stage
+from charter.domain.errors import Conflict
+from charter.domain.identity import Actor
+from charter.domain.registry import Model, ModelCreate, ModelUpdate
+from charter.registry.common import check_revision, find_model
+from charter.store import tables as t
+from charter.store import tags as tagstore
+from charter.store.engine import Database
+from charter.store.pagination import check_limit, decode_cursor, encode_cursor
+from charter.store.tables import utcnow
+
+KIND = "model"
+
+
+def _aliases(session: Session, model_ids: list[int]) -> dict[int, dict[str, int]]:
+    result: dict[int, dict[str, int]] = {i: {} for i in model_ids}
+    rows = session.execute(
+        select(t.ModelAlias.model_id, t.ModelAlias.alias, t.ModelVersion.version)
+        .join(t.ModelVersion, t.ModelVersion.id == t.ModelAlias.version_id)
+        .where(t.ModelAlias.model_id.in_(model_ids))
+    )
+    for model_id, alias, version in rows:
+        result[model_id][alias] = version
+    return result
+
+
+def to_schemas(session: Session, rows: list[t.Model]) -> list[Model]:
+    ids = [r.id for r in rows]
+    tags = tagstore.load(session, KIND, ids)
+    aliases = _aliases(session, ids)
+    return [
+        Model(
+            name=r.name,
+            description=r.description,
+            risk_tier=RiskTier(r.risk_tier),
+            business_owner=r.business_owner,
+            technical_owner=r.technical_owner,
+            business_unit=r.business_unit,
+            intended_use=r.intended_use,
+            approved_regions=list(r.approved_regions),
+            tags=tags.get(r.id, {}),
+            created_by=r.created_by,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            revision=r.revision,
+            latest_version=r.latest_version or None,
+            aliases=aliases.get(r.id, {}),
+        )
+        for r in rows
+    ]
+
+
+def create_model(db: Database, actor: Actor, body: ModelCreate) -> Model:
+    with db.transaction() as session:
+        if session.execute(select(t.Model.id).where(t.Model.name == body.name)).first():
+            raise Conflict(f"a model named '{body.name}' already exists; choose another name")
+        require_existing(session, body.business_owner, "business_owner")
+        require_existing(session, body.technical_owner, "technical_owner")
+        row = t.Model(
+            name=body.name,
+            description=body.description,
+            risk_tier=body.risk_tier.value,
+            business_owner=body.business_owner,
+            technical_owner=body.technical_owner,
+            business_unit=body.business_unit,
+            intended_use=body.intended_use,
+            approved_regions=sorted(set(body.approved_regions)),
+            created_by=actor.name,
+        )
+        session.add(row)
+        session.flush()
+        tagstore.replace(session, KIND, row.id, body.tags)
+        model = to_schemas(session, [row])[0]
+        audit.append(
+            session,
+            actor,
+            "model.create",
+            f"model:{row.name}",
+            {"after": model.model_dump(mode="json")},
+        )
+        return model
+
+
+def get_model(db: Database, name: str) -> Model:
+    with db.reading() as session:
+        return to_schemas(session, [find_model(session, name)])[0]
+
+
+def list_models(
+    db: Database,
+    *,
+    cursor: str | None = None,
+    limit: int = 100,
+    name: str | None = None,
+    name_prefix: str | None = None,
+    tags: list[str] | None = None,
+    owner: str | None = None,
+    business_unit: str | None = None,
+    risk_tier: RiskTier | None = None,
+    stage: Stage | None = None,
+) -> Page[Model]:
+    after, limit = decode_cursor(cursor), check_limit(limit)
+    query = select(t.Model).where(t.Model.id > after)
+    if name is not None:
+        query = query.where(t.Model.name == name)
+    if name_prefix:
+        query = query.where(t.Model.name.startswith(name_prefix, autoescape=True))
+    if owner is not None:
+        query = query.where((t.Model.business_owner == owner) | (t.Model.technical_owner == owner))
+    if business_unit is not None:
+        query = query.where(t.Model.business_unit == business_unit)
+    if risk_tier is not None:
+        query = query.where(t.Model.risk_tier == risk_tier.value)
+    if stage is not None:
+        query = query.where(
+            exists().where(t.ModelVersion.model_id == t.Model.id, t.ModelVersion.stage == stage)
+        )
+    for clause in tagstore.filter_clauses(KIND, t.Model.id, tagstore.parse_filters(tags or [])):
+        query = query.where(clause)
+    query = query.order_by(t.Model.id).limit(limit + 1)
+    with db.reading() as session:
+        rows = list(session.execute(query).scalars())
+        items = to_schemas(session, rows[:limit])
+    nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return Page[Model](items=items, next_cursor=nxt)
+
+
+def update_model(db: Database, actor: Actor, name: str, revision: int, body: ModelUpdate) -> Model:
+    with db.transaction() as session:
+        row = find_model(session, name, lock=True)
+        check_revision("model", name, row.revision, revision)
+        before = to_schemas(session, [row])[0].model_dump(mode="json")
+        changes = body.model_dump(exclude_unset=True)
+        new_tags = changes.pop("tags", None)
+        require_existing(session, changes.get("business_owner"), "business_owner")
+        require_existing(session, changes.get("technical_owner"), "technical_owner")
+        for key, value in changes.items():
+            if key == "approved_regions" and value is not None:
+                value = sorted(set(value))
+            if value is None and key in (
+                "description",
+                "intended_use",
+                "risk_tier",
+                "approved_regions",
+            ):
+                continue  # an explicit null for a required field means "leave it"
+            setattr(row, key, value.value if key == "risk_tier" else value)
+        if new_tags is not None:
+            tagstore.replace(session, KIND, row.id, new_tags)
+        row.revision += 1
+        row.updated_at = utcnow()
+        session.flush()
+        model = to_schemas(session, [row])[0]
+        audit.append(
+            session,
+            actor,
+            "model.update",
+            f"model:{name}",
+            {"before": before, "after": model.model_dump(mode="json")},
+        )
+        return model

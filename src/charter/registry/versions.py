@@ -1,0 +1,405 @@
+"""Model versions: immutable artifacts with their provenance, stage history and aliases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from charter.artifacts.blobstore import BlobStore
+from charter.audit import log as audit
+from charter.domain.artifacts import Manifest, ManifestEntry
+from charter.domain.common import (
+    CodeRef,
+    ColumnSchema,
+    DatasetVersionRef,
+    Environment,
+    ModelVersionRef,
+    Page,
+    is_name,
+)
+from charter.domain.enums import NodeKind, RiskTier, Stage
+from charter.domain.errors import Conflict, InvalidInput, NotFound
+from charter.domain.identity import Actor
+from charter.domain.registry import (
+    ModelVersion,
+    ModelVersionCreate,
+    ModelVersionSummary,
+    ModelVersionUpdate,
+    StageChange,
+    StageTransition,
+)
+from charter.registry import lineage
+from charter.registry.common import (
+    check_revision,
+    find_model,
+    find_version,
+    resolve_dataset_refs,
+    resolve_model_ref,
+)
+from charter.store import tables as t
+from charter.store import tags as tagstore
+from charter.store.engine import Database
+from charter.store.pagination import check_limit, decode_cursor, encode_cursor
+
+KIND = "model_version"
+TRAINED_ON, EVALUATED_ON, PARENT, PRODUCED = "trained_on", "evaluated_on", "parent", "produced"
+
+
+def _summaries(
+    session: Session, rows: list[tuple[t.ModelVersion, str]]
+) -> list[ModelVersionSummary]:
+    ids = [mv.id for mv, _ in rows]
+    tags = tagstore.load(session, KIND, ids)
+    aliases: dict[int, list[str]] = {}
+    for version_id, alias in session.execute(
+        select(t.ModelAlias.version_id, t.ModelAlias.alias).where(t.ModelAlias.version_id.in_(ids))
+    ):
+        aliases.setdefault(version_id, []).append(alias)
+    return [
+        ModelVersionSummary(
+            model=model_name,
+            version=mv.version,
+            stage=Stage(mv.stage),
+            flavor=mv.flavor,
+            manifest_digest=mv.manifest_digest,
+            author=mv.author,
+            run_id=mv.run_id,
+            description=mv.description,
+            tags=tags.get(mv.id, {}),
+            aliases=sorted(aliases.get(mv.id, [])),
+            created_at=mv.created_at,
+            revision=mv.revision,
+        )
+        for mv, model_name in rows
+    ]
+
+
+def _dataset_inputs(session: Session, version_id: int) -> dict[str, list[DatasetVersionRef]]:
+    found: dict[str, list[DatasetVersionRef]] = {TRAINED_ON: [], EVALUATED_ON: []}
+    edges = session.execute(
+        select(t.LineageEdge.source, t.LineageEdge.relation).where(
+            t.LineageEdge.target == lineage.node(NodeKind.MODEL_VERSION, version_id),
+            t.LineageEdge.relation.in_(found),
+        )
+    ).all()
+    ids = {int(source.partition(":")[2]): relation for source, relation in edges}
+    if not ids:
+        return found
+    for dv_id, name, version in session.execute(
+        select(t.DatasetVersion.id, t.Dataset.name, t.DatasetVersion.version)
+        .join(t.Dataset, t.Dataset.id == t.DatasetVersion.dataset_id)
+        .where(t.DatasetVersion.id.in_(ids))
+        .order_by(t.DatasetVersion.id)
+    ):
+        found[ids[dv_id]].append(DatasetVersionRef(dataset=name, version=version))
+    return found
+
+
+def to_schema(session: Session, mv: t.ModelVersion, model_name: str) -> ModelVersion:
+    summary = _summaries(session, [(mv, model_name)])[0]
+    inputs = _dataset_inputs(session, mv.id)
+    parent = None
+    if mv.parent_id is not None:
+        pv, pm = session.execute(
+            select(t.ModelVersion.version, t.Model.name)
+            .join(t.Model, t.Model.id == t.ModelVersion.model_id)
+            .where(t.ModelVersion.id == mv.parent_id)
+        ).one()
+        parent = ModelVersionRef(model=pm, version=pv)
+    return ModelVersion(
+        **summary.model_dump(),
+        framework=mv.framework,
+        files=[ManifestEntry(**f) for f in mv.manifest],
+        input_schema=[ColumnSchema(**c) for c in mv.input_schema],
+        output_schema=[ColumnSchema(**c) for c in mv.output_schema],
+        params=mv.params,
+        metrics=mv.metrics,
+        code=CodeRef(**mv.code) if mv.code else None,
+        environment=Environment(**mv.environment) if mv.environment else None,
+        training_datasets=inputs[TRAINED_ON],
+        evaluation_datasets=inputs[EVALUATED_ON],
+        parent=parent,
+    )
+
+
+def _check_blobs(blobs: BlobStore, files: list[ManifestEntry]) -> None:
+    for entry in files:
+        if not blobs.exists(entry.sha256):
+            raise InvalidInput(
+                f"file '{entry.path}': no uploaded blob with sha256 {entry.sha256}; "
+                "upload it with PUT /api/v1/blobs/{sha256} first"
+            )
+        size = blobs.size(entry.sha256)
+        if size != entry.size:
+            raise InvalidInput(
+                f"file '{entry.path}': size {entry.size} declared, but the uploaded blob "
+                f"{entry.sha256} has {size} bytes"
+            )
+
+
+def create_version(
+    db: Database, blobs: BlobStore, actor: Actor, model: str, body: ModelVersionCreate
+) -> ModelVersion:
+    try:
+        manifest = Manifest(entries=body.files)
+    except ValueError as exc:
+        raise InvalidInput(f"files: {exc}") from exc
+    _check_blobs(blobs, body.files)
+    with db.transaction() as session:
+        m = find_model(session, model, lock=True)
+        if m.risk_tier == RiskTier.UNACCEPTABLE.value:
+            # Registration is allowed so the record exists; deployment gates refuse it later.
+            pass
+        train_ids = resolve_dataset_refs(session, body.training_datasets, "training_datasets")
+        eval_ids = resolve_dataset_refs(session, body.evaluation_datasets, "evaluation_datasets")
+        parent = resolve_model_ref(session, body.parent, "parent") if body.parent else None
+        if body.run_id is not None and session.get(t.Run, body.run_id) is None:
+            raise InvalidInput(f"run_id: no run {body.run_id}; create the run first")
+        m.latest_version += 1
+        m.revision += 1
+        mv = t.ModelVersion(
+            model_id=m.id,
+            version=m.latest_version,
+            stage=Stage.NONE.value,
+            flavor=body.flavor,
+            framework=body.framework,
+            description=body.description,
+            manifest=[e.model_dump() for e in sorted(body.files, key=lambda e: e.path)],
+            manifest_digest=manifest.digest,
+            input_schema=[c.model_dump() for c in body.input_schema],
+            output_schema=[c.model_dump() for c in body.output_schema],
+            params=body.params,
+            metrics=body.metrics,
+            code=body.code.model_dump() if body.code else None,
+            environment=body.environment.model_dump() if body.environment else None,
+            parent_id=parent.id if parent else None,
+            run_id=body.run_id,
+            author=actor.name,
+        )
+        session.add(mv)
+        session.flush()
+        tagstore.replace(session, KIND, mv.id, body.tags)
+        target = lineage.node(NodeKind.MODEL_VERSION, mv.id)
+        for ds_id in train_ids:
+            lineage.add_edge(
+                session, lineage.node(NodeKind.DATASET_VERSION, ds_id), target, TRAINED_ON
+            )
+        for ds_id in eval_ids:
+            lineage.add_edge(
+                session, lineage.node(NodeKind.DATASET_VERSION, ds_id), target, EVALUATED_ON
+            )
+        if parent is not None:
+            lineage.add_edge(
+                session, lineage.node(NodeKind.MODEL_VERSION, parent.id), target, PARENT
+            )
+        if body.run_id is not None:
+            lineage.add_edge(session, lineage.node(NodeKind.RUN, body.run_id), target, PRODUCED)
+        session.flush()
+        version = to_schema(session, mv, m.name)
+        audit.append(
+            session,
+            actor,
+            "version.create",
+            f"model:{m.name}@{mv.version}",
+            {
+                "after": version.model_dump(mode="json", exclude={"environment"}),
+                "environment_packages": len(body.environment.packages) if body.environment else 0,
+            },
+        )
+        return version
+
+
+def get_version(db: Database, model: str, version: int) -> ModelVersion:
+    with db.reading() as session:
+        m, mv = find_version(session, model, version)
+        return to_schema(session, mv, m.name)
+
+
+def get_by_alias(db: Database, model: str, alias: str) -> ModelVersion:
+    with db.reading() as session:
+        m = find_model(session, model)
+        row = session.execute(
+            select(t.ModelVersion)
+            .join(t.ModelAlias, t.ModelAlias.version_id == t.ModelVersion.id)
+            .where(t.ModelAlias.model_id == m.id, t.ModelAlias.alias == alias)
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"model '{model}' has no alias '{alias}'")
+        return to_schema(session, row, m.name)
+
+
+def list_versions(
+    db: Database,
+    *,
+    model: str | None = None,
+    model_prefix: str | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+    stage: Stage | None = None,
+    tags: list[str] | None = None,
+    owner: str | None = None,
+    business_unit: str | None = None,
+    risk_tier: RiskTier | None = None,
+) -> Page[ModelVersionSummary]:
+    after, limit = decode_cursor(cursor), check_limit(limit)
+    query: Any = (
+        select(t.ModelVersion, t.Model.name)
+        .join(t.Model, t.Model.id == t.ModelVersion.model_id)
+        .where(t.ModelVersion.id > after)
+    )
+    if model is not None:
+        query = query.where(t.Model.name == model)
+    if model_prefix:
+        query = query.where(t.Model.name.startswith(model_prefix, autoescape=True))
+    if stage is not None:
+        query = query.where(t.ModelVersion.stage == stage.value)
+    if owner is not None:
+        query = query.where(t.ModelVersion.author == owner)
+    if business_unit is not None:
+        query = query.where(t.Model.business_unit == business_unit)
+    if risk_tier is not None:
+        query = query.where(t.Model.risk_tier == risk_tier.value)
+    for clause in tagstore.filter_clauses(
+        KIND, t.ModelVersion.id, tagstore.parse_filters(tags or [])
+    ):
+        query = query.where(clause)
+    query = query.order_by(t.ModelVersion.id).limit(limit + 1)
+    with db.reading() as session:
+        if model is not None:
+            find_model(session, model)  # a typo in the name is a 404, not an empty list
+        rows = [(mv, name) for mv, name in session.execute(query)]
+        items = _summaries(session, rows[:limit])
+    nxt = encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
+    return Page[ModelVersionSummary](items=items, next_cursor=nxt)
+
+
+def update_version(
+    db: Database, actor: Actor, model: str, version: int, revision: int, body: ModelVersionUpdate
+) -> ModelVersion:
+    with db.transaction() as session:
+        m, mv = find_version(session, model, version)
+        check_revision("model version", f"{model}@{version}", mv.revision, revision)
+        before = {
+            "description": mv.description,
+            "tags": tagstore.load(session, KIND, [mv.id])[mv.id],
+        }
+        if body.description is not None:
+            mv.description = body.description
+        if body.tags is not None:
+            tagstore.replace(session, KIND, mv.id, body.tags)
+        mv.revision += 1
+        session.flush()
+        after = {
+            "description": mv.description,
+            "tags": tagstore.load(session, KIND, [mv.id])[mv.id],
+        }
+        audit.append(
+            session,
+            actor,
+            "version.update",
+            f"model:{model}@{version}",
+            {"before": before, "after": after},
+        )
+        return to_schema(session, mv, m.name)
+
+
+def set_stage(
+    db: Database, actor: Actor, model: str, version: int, revision: int, body: StageChange
+) -> ModelVersion:
+    with db.transaction() as session:
+        m, mv = find_version(session, model, version)
+        check_revision("model version", f"{model}@{version}", mv.revision, revision)
+        if mv.stage == body.stage.value:
+            raise Conflict(f"{model}@{version} is already in stage '{body.stage.value}'")
+        transition = t.StageTransition(
+            version_id=mv.id,
+            from_stage=mv.stage,
+            to_stage=body.stage.value,
+            actor=actor.name,
+            comment=body.comment,
+        )
+        session.add(transition)
+        mv.stage = body.stage.value
+        mv.revision += 1
+        session.flush()
+        audit.append(
+            session,
+            actor,
+            "version.stage",
+            f"model:{model}@{version}",
+            {"from": transition.from_stage, "to": transition.to_stage, "comment": body.comment},
+        )
+        return to_schema(session, mv, m.name)
+
+
+def stage_history(db: Database, model: str, version: int) -> list[StageTransition]:
+    with db.reading() as session:
+        m, mv = find_version(session, model, version)
+        rows = session.execute(
+            select(t.StageTransition)
+            .where(t.StageTransition.version_id == mv.id)
+            .order_by(t.StageTransition.id)
+        ).scalars()
+        return [
+            StageTransition(
+                model=m.name,
+                version=mv.version,
+                from_stage=Stage(r.from_stage),
+                to_stage=Stage(r.to_stage),
+                actor=r.actor,
+                comment=r.comment,
+                at=r.at,
+            )
+            for r in rows
+        ]
+
+
+def _check_alias(alias: str) -> None:
+    if not is_name(alias) or alias.isdigit() or alias.lower() == "latest":
+        raise InvalidInput(
+            f"alias {alias!r} must be a name (letters, digits, '.', '_', '-'), not a number "
+            "and not 'latest'"
+        )
+
+
+def set_alias(db: Database, actor: Actor, model: str, alias: str, version: int) -> ModelVersion:
+    _check_alias(alias)
+    with db.transaction() as session:
+        m, mv = find_version(session, model, version)
+        existing = session.get(t.ModelAlias, (m.id, alias))
+        previous = None
+        if existing is None:
+            session.add(t.ModelAlias(model_id=m.id, alias=alias, version_id=mv.id))
+        else:
+            previous = session.get(t.ModelVersion, existing.version_id)
+            existing.version_id = mv.id
+        session.flush()
+        audit.append(
+            session,
+            actor,
+            "alias.set",
+            f"model:{model}#{alias}",
+            {"from": previous.version if previous else None, "to": mv.version},
+        )
+        return to_schema(session, mv, m.name)
+
+
+def delete_alias(db: Database, actor: Actor, model: str, alias: str) -> None:
+    with db.transaction() as session:
+        m = find_model(session, model)
+        existing = session.get(t.ModelAlias, (m.id, alias))
+        if existing is None:
+            raise NotFound(f"model '{model}' has no alias '{alias}'")
+        previous = session.get(t.ModelVersion, existing.version_id)
+        session.execute(
+            delete(t.ModelAlias).where(t.ModelAlias.model_id == m.id, t.ModelAlias.alias == alias)
+        )
+        audit.append(
+            session,
+            actor,
+            "alias.delete",
+            f"model:{model}#{alias}",
+            {"from": previous.version if previous else None},
+        )

@@ -1,0 +1,1 @@
+"""Persistence: engine, tables, migrations and small query helpers."""

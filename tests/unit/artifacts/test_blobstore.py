@@ -1,0 +1,269 @@
+"""Tests for the content-addressed blob stores (local files and fsspec memory://)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tracemalloc
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from charter.artifacts.blobstore import (
+    BlobStore,
+    FsspecBlobStore,
+    LocalBlobStore,
+    blob_key,
+    blobstore_from_url,
+)
+from charter.domain.errors import IntegrityError, InvalidInput, NotFound
+
+MiB = 1 << 20
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(params=["local", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    if request.param == "local":
+        return LocalBlobStore(tmp_path / "blobs")
+    # The memory filesystem is process-global, so each test gets its own bucket.
+    return FsspecBlobStore(f"memory://test-{uuid.uuid4().hex}")
+
+
+def leftover_uploads(store: BlobStore) -> list[str]:
+    if isinstance(store, LocalBlobStore):
+        incoming = store.root / "incoming"
+        return [p.name for p in incoming.iterdir()] if incoming.exists() else []
+    assert isinstance(store, FsspecBlobStore)
+    return [str(p) for p in store.fs.find(f"{store.root}/incoming")]
+
+
+def stored_blobs(store: BlobStore) -> list[str]:
+    if isinstance(store, LocalBlobStore):
+        return sorted(p.name for p in (store.root / "sha256").rglob("*") if p.is_file())
+    assert isinstance(store, FsspecBlobStore)
+    return sorted(p.rsplit("/", 1)[1] for p in store.fs.find(f"{store.root}/sha256"))
+
+
+def test_round_trip(store: BlobStore) -> None:
+    data = b"hello, charter" * 1000
+    info = store.put_stream(iter([data[:5], data[5:]]))
+    assert info.sha256 == sha(data)
+    assert info.size == len(data)
+    assert store.exists(info.sha256)
+    assert store.size(info.sha256) == len(data)
+    assert b"".join(store.open_chunks(info.sha256)) == data
+    assert store.verify(info.sha256)
+    assert leftover_uploads(store) == []
+
+
+def test_empty_blob(store: BlobStore) -> None:
+    info = store.put_bytes(b"")
+    assert info.sha256 == sha(b"")
+    assert info.size == 0
+    assert b"".join(store.open_chunks(info.sha256)) == b""
+
+
+def test_put_with_matching_expected_digest(store: BlobStore) -> None:
+    data = b"payload"
+    info = store.put_stream([data], expected_sha256=sha(data))
+    assert info.sha256 == sha(data)
+
+
+def test_put_is_idempotent(store: BlobStore) -> None:
+    first = store.put_bytes(b"same bytes")
+    second = store.put_stream([b"same ", b"bytes"], expected_sha256=first.sha256)
+    assert first == second
+    assert stored_blobs(store) == [first.sha256]
+    assert leftover_uploads(store) == []
+
+
+def test_digest_mismatch_is_refused_and_leaves_nothing(store: BlobStore) -> None:
+    data = b"actual content"
+    wrong = sha(b"something else")
+    with pytest.raises(IntegrityError) as excinfo:
+        store.put_stream([data], expected_sha256=wrong)
+    assert wrong in excinfo.value.message
+    assert sha(data) in excinfo.value.message
+    assert not store.exists(sha(data))
+    assert not store.exists(wrong)
+    assert stored_blobs(store) == []
+    assert leftover_uploads(store) == []
+
+
+def test_failing_stream_leaves_nothing(store: BlobStore) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b"partial data"
+        raise OSError("connection reset")
+
+    with pytest.raises(OSError, match="connection reset"):
+        store.put_stream(chunks())
+    assert stored_blobs(store) == []
+    assert leftover_uploads(store) == []
+
+
+BAD_DIGESTS = [
+    "",
+    "abc",
+    sha(b"x").upper(),
+    sha(b"x")[:-1],
+    sha(b"x") + "0",
+    "g" * 64,
+    "../../../../etc/passwd",
+    "../" + "a" * 61,
+    "a" * 32 + "/" + "a" * 31,
+    " " + "a" * 63,
+]
+
+
+@pytest.mark.parametrize("bad", BAD_DIGESTS)
+def test_invalid_digest_strings_are_refused(store: BlobStore, bad: str) -> None:
+    with pytest.raises(InvalidInput):
+        store.exists(bad)
+    with pytest.raises(InvalidInput):
+        store.size(bad)
+    with pytest.raises(InvalidInput):
+        store.open_chunks(bad)
+    with pytest.raises(InvalidInput):
+        store.verify(bad)
+    with pytest.raises(InvalidInput):
+        store.put_bytes(b"data", expected_sha256=bad)
+    with pytest.raises(InvalidInput):
+        blob_key(bad)
+    assert stored_blobs(store) == []
+
+
+def test_missing_blob_raises_not_found(store: BlobStore) -> None:
+    missing = sha(b"never stored")
+    assert not store.exists(missing)
+    with pytest.raises(NotFound):
+        store.size(missing)
+    # NotFound must come from the call itself, before any iteration.
+    with pytest.raises(NotFound):
+        store.open_chunks(missing)
+    with pytest.raises(NotFound):
+        store.verify(missing)
+
+
+def test_invalid_chunk_size_is_refused(store: BlobStore) -> None:
+    info = store.put_bytes(b"abc")
+    with pytest.raises(InvalidInput):
+        store.open_chunks(info.sha256, chunk_size=0)
+
+
+def write_big_file(path: Path, size: int) -> str:
+    digest = hashlib.sha256()
+    block = os.urandom(64 * 1024)
+    with open(path, "wb") as fh:
+        written = 0
+        while written < size:
+            piece = block[: size - written]
+            fh.write(piece)
+            digest.update(piece)
+            written += len(piece)
+    return digest.hexdigest()
+
+
+def test_large_file_is_streamed(store: BlobStore, tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    expected = write_big_file(big, 5 * MiB + 123)
+    info = store.put_file(big, expected_sha256=expected)
+    assert info.sha256 == expected
+    assert info.size == 5 * MiB + 123
+    chunk_size = MiB
+    digest = hashlib.sha256()
+    count = 0
+    for chunk in store.open_chunks(expected, chunk_size=chunk_size):
+        assert 0 < len(chunk) <= chunk_size
+        digest.update(chunk)
+        count += 1
+    assert count >= 6
+    assert digest.hexdigest() == expected
+    assert store.verify(expected)
+
+
+def test_local_put_file_memory_is_bounded(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    big = tmp_path / "big.bin"
+    size = 16 * MiB
+    expected = write_big_file(big, size)
+    tracemalloc.start()
+    try:
+        store.put_file(big)
+        for _ in store.open_chunks(expected):
+            pass
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # A few 1 MiB chunk buffers are fine; anything near the file size means buffering.
+    assert peak < 4 * MiB, f"peak traced memory {peak} bytes for a {size} byte blob"
+
+
+def test_put_stream_consumes_lazily(store: BlobStore) -> None:
+    produced: list[int] = []
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(8):
+            produced.append(i)
+            yield bytes([i]) * 1024
+
+    info = store.put_stream(chunks())
+    assert produced == list(range(8))
+    assert info.size == 8 * 1024
+
+
+def test_local_layout_and_atomic_publish(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    info = store.put_bytes(b"layout")
+    digest = info.sha256
+    expected = tmp_path / "sha256" / digest[:2] / digest[2:4] / digest
+    assert store.path_for(digest) == expected
+    assert expected.read_bytes() == b"layout"
+    assert blob_key(digest) == f"sha256/{digest[:2]}/{digest[2:4]}/{digest}"
+
+
+def test_local_verify_detects_corruption(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    info = store.put_bytes(b"original content")
+    path = store.path_for(info.sha256)
+    path.chmod(0o644)
+    path.write_bytes(b"Original content")
+    assert not store.verify(info.sha256)
+
+
+def test_memory_backend_layout() -> None:
+    bucket = f"bucket-{uuid.uuid4().hex}"
+    store = FsspecBlobStore(f"memory://{bucket}")
+    info = store.put_bytes(b"in memory")
+    assert store.fs.cat_file(store.path_for(info.sha256)) == b"in memory"
+    assert store.path_for(info.sha256).endswith(blob_key(info.sha256))
+    # A second store on the same URL sees the same blobs.
+    other = blobstore_from_url(f"memory://{bucket}")
+    assert other.exists(info.sha256)
+
+
+def test_blobstore_from_url(tmp_path: Path) -> None:
+    plain = blobstore_from_url(str(tmp_path / "a"))
+    assert isinstance(plain, LocalBlobStore)
+    assert plain.root == tmp_path / "a"
+
+    from_file_url = blobstore_from_url((tmp_path / "b").as_uri())
+    assert isinstance(from_file_url, LocalBlobStore)
+    assert from_file_url.root == tmp_path / "b"
+
+    remote = blobstore_from_url(f"memory://x-{uuid.uuid4().hex}")
+    assert isinstance(remote, FsspecBlobStore)
+
+    with pytest.raises(InvalidInput):
+        blobstore_from_url("file://otherhost/srv/blobs")
+
+
+def test_file_url_store_round_trip(tmp_path: Path) -> None:
+    store = blobstore_from_url((tmp_path / "blobs").as_uri())
+    info = store.put_bytes(b"via file url")
+    assert (tmp_path / "blobs" / blob_key(info.sha256)).read_bytes() == b"via file url"
