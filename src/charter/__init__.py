@@ -18,7 +18,4 @@ def __getattr__(name: str) -> Any:
         from charter.client.client import Client
 
         return Client
-    if name == "log_model":
-    
-        return log_model
     raise AttributeError(f"module 'charter' has no attribute {name!r}")
