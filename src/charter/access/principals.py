@@ -22,6 +22,9 @@ from charter.store import tables as t
 from charter.store.engine import Database
 from charter.store.pagination import check_limit, decode_cursor, encode_cursor
 
+# Module-level, so pydantic's weakly cached generic class is built once, not per call.
+PrincipalPage = Page[Principal]
+
 
 def to_schema(row: t.Principal) -> Principal:
     return Principal(
@@ -129,7 +132,7 @@ def list_principals(
         rows = [r for r in rows if role.value in r.roles]
     page = rows[:limit]
     nxt = encode_cursor(page[-1].id) if len(rows) > limit else None
-    return Page[Principal](items=[to_schema(r) for r in page], next_cursor=nxt)
+    return PrincipalPage(items=[to_schema(r) for r in page], next_cursor=nxt)
 
 
 def update_principal(

@@ -25,6 +25,10 @@ from charter.store.engine import Database
 from charter.store.pagination import check_limit, decode_cursor, encode_cursor
 from charter.store.tables import utcnow
 
+# Module-level, so pydantic's weakly cached generic class is built once, not per call.
+TokenPage = Page[Token]
+
+
 TOKEN_PREFIX = "chr_"
 
 
@@ -105,7 +109,7 @@ def list_tokens(
             ).scalars()
         )
     nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return Page[Token](items=[_to_schema(r, owner.name) for r in rows[:limit]], next_cursor=nxt)
+    return TokenPage(items=[_to_schema(r, owner.name) for r in rows[:limit]], next_cursor=nxt)
 
 
 def revoke_token(db: Database, actor: Actor, token_id: int) -> Token:

@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.routing import APIRoute
+from starlette.routing import compile_path
 
 from charter import __version__
 from charter.api import errors
 from charter.api.context import AppContext
-from charter.api.deps import ACTION_ATTR
+from charter.api.deps import ACTION_ATTR, get_context
 from charter.api.routes import blobs, datasets, identity, models, runs, system
+from charter.api.routing import CharterRoute
 from charter.artifacts.blobstore import blobstore_from_url
 from charter.settings import Settings
 from charter.store.engine import Database
@@ -35,14 +37,29 @@ def _declared_action(route: APIRoute) -> object | None:
     return None
 
 
+def _authorizes_first(route: APIRoute) -> bool:
+    # FastAPI runs dependencies in parameter order; one that can refuse (a missing If-Match,
+    # say) before authorization would answer an anonymous caller with something other than 401.
+    for dep in route.dependant.dependencies:
+        if dep.call is get_context:
+            continue
+        return dep.call is not None and hasattr(dep.call, ACTION_ATTR)
+    return False
+
+
 def check_every_route_authorized(router: APIRouter) -> None:
     """Fail closed: a route that declares no action is a programming error, not open."""
     for route in router.routes:
         path = PREFIX + getattr(route, "path", "")
-        if not isinstance(route, APIRoute):
-            raise RuntimeError(f"{path}: only API routes are allowed under {PREFIX}")
-        if path not in PUBLIC_ROUTES and _declared_action(route) is None:
-            raise RuntimeError(f"route {sorted(route.methods or ())} {path} declares no action")
+        if not isinstance(route, CharterRoute):
+            raise RuntimeError(f"{path}: routes under {PREFIX} must be CharterRoutes")
+        if path in PUBLIC_ROUTES:
+            continue
+        where = f"route {sorted(route.methods or ())} {path}"
+        if _declared_action(route) is None:
+            raise RuntimeError(f"{where} declares no action")
+        if not _authorizes_first(route):
+            raise RuntimeError(f"{where} must take its actor parameter before other dependencies")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,9 +86,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.charter = context
     errors.install(app)
+    route_methods: list[tuple[re.Pattern[str], set[str]]] = []
     for module in (system, identity, models, datasets, runs, blobs):
         check_every_route_authorized(module.router)
         app.include_router(module.router, prefix=PREFIX)
+        route_methods.extend(
+            (compile_path(PREFIX + route.path)[0], set(route.methods or ()))
+            for route in module.router.routes
+            if isinstance(route, APIRoute)
+        )
+    # Starlette's 405 names only the first route that matched the path; keep every one.
+    app.state.route_methods = route_methods
 
     @app.middleware("http")
     async def request_id(
@@ -79,7 +104,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> Response:
         given = request.headers.get("x-request-id", "")
         request.state.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as exc:
+            # Answered here rather than by Starlette's outermost handler, which re-raises
+            # after answering and so makes the server drop the kept-alive connection.
+            response = errors.unexpected(request, exc)
         response.headers["X-Request-ID"] = request.state.request_id
         return response
 

@@ -16,5 +16,7 @@ TagFilters = Annotated[
     list[str] | None,
     Query(max_length=20, description="repeatable: 'key:value' or 'key'; all must match"),
 ]
-ShortQuery = Annotated[str | None, Query(max_length=512)]
-NameQuery = Annotated[str | None, Query(max_length=128)]
+# PostgreSQL cannot compare text with NUL in it: refuse it as input, not as a 500.
+NO_NUL = r"^[^\x00]*$"
+ShortQuery = Annotated[str | None, Query(max_length=512, pattern=NO_NUL)]
+NameQuery = Annotated[str | None, Query(max_length=128, pattern=NO_NUL)]

@@ -1,14 +1,17 @@
 """The `charter` entry point: init, server, db upgrade, and the resource command groups."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from charter.cli import datasets, lineage, models, runs, tokens, users, versions
 from charter.cli.output import errors_reported, print_json
 
+# The resource groups import only the SDK (httpx, pydantic); the server's modules (uvicorn,
+# FastAPI, SQLAlchemy) are imported inside init, server and db so `charter models ...` stays
+# quick to start. For the same reason the CLI modules do not use `from __future__ import
+# annotations`: Typer would eval every string annotation of every command on each start.
 app = typer.Typer(
     name="charter",
     help="Charter: the governance control plane for production machine learning.",
@@ -17,6 +20,13 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(models.app, name="models")
+app.add_typer(versions.app, name="versions")
+app.add_typer(datasets.app, name="datasets")
+app.add_typer(runs.app, name="runs")
+app.add_typer(lineage.app, name="lineage")
+app.add_typer(users.app, name="users")
+app.add_typer(tokens.app, name="tokens")
 
 HomeOption = Annotated[
     Path | None,
@@ -91,5 +101,12 @@ def db_upgrade(home: HomeOption = None) -> None:
     typer.echo("database is at the newest schema")
 
 
+app.command("whoami")(users.whoami)
+
+
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import ssl
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +32,18 @@ from charter.domain.registry import (
 
 T = TypeVar("T", bound=BaseModel)
 Progress = Callable[[int], None]
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Building a TLS context costs ~100 ms; every Client in the process can share one.
+    return httpx.create_ssl_context()
+
+
+@functools.cache
+def _page_type(kind: type[BaseModel]) -> type[Page[Any]]:
+    # Held here because pydantic caches parametrised generics only weakly.
+    return Page[kind]  # type: ignore[valid-type]
 
 
 def _clean(params: dict[str, Any]) -> dict[str, Any]:
@@ -65,7 +79,11 @@ class Client:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(
-            base_url=self.url + "/api/v1", headers=headers, timeout=timeout, transport=transport
+            base_url=self.url + "/api/v1",
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            verify=_tls_context(),
         )
 
     def close(self) -> None:
@@ -103,7 +121,10 @@ class Client:
         return kind.model_validate(self._call(method, path, **kwargs).json())
 
     def _page(self, kind: type[T], path: str, params: dict[str, Any]) -> Page[T]:
-        return Page[kind].model_validate(self._call("GET", path, params=params).json())  # type: ignore[valid-type]
+        page: Page[T] = _page_type(kind).model_validate(
+            self._call("GET", path, params=params).json()
+        )
+        return page
 
     def _all(self, kind: type[T], path: str, params: dict[str, Any]) -> Iterator[T]:
         cursor = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -15,10 +15,24 @@ MAX_JSON_DEPTH = 16
 
 
 def _no_nul(value: str) -> str:
-    # PostgreSQL cannot store NUL in text; refuse it up front so both backends agree.
+    # PostgreSQL cannot store NUL in text, and a lone surrogate cannot be encoded as UTF-8
+    # at all; refuse both up front so both backends agree and every read can render it.
     if "\x00" in value:
         raise ValueError("must not contain the NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (it has a lone surrogate)") from None
     return value
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("needs a timezone, e.g. 2026-11-23T10:00:00Z")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
 
 
 def _clean_json(value: Any, depth: int = 0) -> Any:
@@ -49,9 +63,11 @@ ShortText = Annotated[str, StringConstraints(max_length=512), AfterValidator(_no
 TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00:]+$")]
 TagValue = Annotated[str, StringConstraints(max_length=512), AfterValidator(_no_nul)]
 Tags = dict[TagKey, TagValue]
+SafeStr = Annotated[str, AfterValidator(_no_nul)]
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_clean_json)]
 Metrics = dict[
-    Annotated[str, StringConstraints(min_length=1, max_length=256)],
+    Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_no_nul)],
     Annotated[float, Field(allow_inf_nan=False)],
 ]
 Region = Annotated[
@@ -83,11 +99,11 @@ class CodeRef(Request):
 
 
 class Environment(Request):
-    python: Annotated[str, StringConstraints(max_length=64)] | None = None
+    python: Annotated[str, StringConstraints(max_length=64), AfterValidator(_no_nul)] | None = None
     platform: ShortText | None = None
     packages: dict[
-        Annotated[str, StringConstraints(min_length=1, max_length=256)],
-        Annotated[str, StringConstraints(max_length=128)],
+        Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_no_nul)],
+        Annotated[str, StringConstraints(max_length=128), AfterValidator(_no_nul)],
     ] = Field(default_factory=dict, description="every installed distribution: name -> version")
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from charter.domain.common import Name, Request, ShortText, Stamped
+from charter.domain.common import Name, Request, SafeStr, ShortText, Stamped, UtcDatetime
 from charter.domain.enums import PrincipalKind, Role
 
 Email = Annotated[str, StringConstraints(max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")]
@@ -42,9 +42,9 @@ class Principal(Stamped):
 
 
 class TokenCreate(Request):
-    name: Annotated[str, Field(min_length=1, max_length=128)]
+    name: Annotated[SafeStr, Field(min_length=1, max_length=128)]
     principal: Name | None = Field(None, description="whose token; default: the caller")
-    expires_at: datetime | None = None
+    expires_at: UtcDatetime | None = None
 
 
 class Token(Stamped):

@@ -20,10 +20,12 @@ from charter.domain.common import (
     Region,
     Request,
     Response,
+    SafeStr,
     ShortText,
     Stamped,
     Tags,
     Text,
+    UtcDatetime,
 )
 from charter.domain.enums import RiskTier, RunStatus, Stage
 
@@ -78,7 +80,7 @@ class ModelVersionCreate(Request):
     files: list[ManifestEntry] = Field(
         min_length=1, max_length=10_000, description="every file; blobs must be uploaded first"
     )
-    flavor: Annotated[str, Field(min_length=1, max_length=64)] = Field(
+    flavor: Annotated[SafeStr, Field(min_length=1, max_length=64)] = Field(
         description="serialisation format, e.g. 'skops', 'onnx'"
     )
     framework: ShortText | None = Field(None, description="e.g. 'scikit-learn 1.5.2'")
@@ -176,7 +178,7 @@ class Dataset(Stamped):
 
 
 class DatasetVersionCreate(Request):
-    uri: Annotated[str, Field(min_length=1, max_length=2048)]
+    uri: Annotated[SafeStr, Field(min_length=1, max_length=2048)]
     digest: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")] = Field(
         description="content digest, 'sha256:<hex>'"
     )
@@ -218,15 +220,15 @@ class RunCreate(Request):
     environment: Environment | None = None
     inputs: list[DatasetVersionRef] = Field(default_factory=list, max_length=100)
     status: RunStatus = RunStatus.RUNNING
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
+    started_at: UtcDatetime | None = None
+    ended_at: UtcDatetime | None = None
     tags: Tags = Field(default_factory=dict)
 
 
 class RunUpdate(Request):
     status: RunStatus | None = None
     metrics: Metrics | None = Field(None, description="merged into the recorded metrics")
-    ended_at: datetime | None = None
+    ended_at: UtcDatetime | None = None
     tags: Tags | None = None
 
 

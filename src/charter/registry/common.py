@@ -21,12 +21,17 @@ def find_model(session: Session, name: str, *, lock: bool = False) -> t.Model:
 
 
 def find_version(session: Session, model: str, version: int) -> tuple[t.Model, t.ModelVersion]:
-    m = find_model(session, model)
-    row = session.execute(
-        select(t.ModelVersion).where(
-            t.ModelVersion.model_id == m.id, t.ModelVersion.version == version
+    found = session.execute(
+        select(t.Model, t.ModelVersion)
+        .outerjoin(
+            t.ModelVersion,
+            (t.ModelVersion.model_id == t.Model.id) & (t.ModelVersion.version == version),
         )
-    ).scalar_one_or_none()
+        .where(t.Model.name == model)
+    ).first()
+    if found is None:
+        raise NotFound(f"no model named '{model}'; list models with GET /api/v1/models")
+    m, row = found
     if row is None:
         raise NotFound(f"model '{model}' has no version {version}")
     return m, row

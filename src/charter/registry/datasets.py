@@ -30,6 +30,11 @@ from charter.store import tags as tagstore
 from charter.store.engine import Database
 from charter.store.pagination import check_limit, decode_cursor, encode_cursor
 
+# Module-level, so pydantic's weakly cached generic class is built once, not per call.
+DatasetPage = Page[Dataset]
+DatasetVersionPage = Page[DatasetVersion]
+
+
 KIND = "dataset"
 DERIVED = "derived_from"
 
@@ -121,7 +126,8 @@ def list_datasets(
     business_unit: str | None = None,
 ) -> Page[Dataset]:
     after, limit = decode_cursor(cursor), check_limit(limit)
-    query = select(t.Dataset).where(t.Dataset.id > after)
+    filters = tagstore.parse_filters(tags or [])
+    query, order_key = tagstore.restrict(select(t.Dataset), KIND, t.Dataset.id, filters, after)
     if name is not None:
         query = query.where(t.Dataset.name == name)
     if name_prefix:
@@ -130,13 +136,11 @@ def list_datasets(
         query = query.where(t.Dataset.owner == owner)
     if business_unit is not None:
         query = query.where(t.Dataset.business_unit == business_unit)
-    for clause in tagstore.filter_clauses(KIND, t.Dataset.id, tagstore.parse_filters(tags or [])):
-        query = query.where(clause)
     with db.reading() as session:
-        rows = list(session.execute(query.order_by(t.Dataset.id).limit(limit + 1)).scalars())
+        rows = list(session.execute(query.order_by(order_key).limit(limit + 1)).scalars())
         items = _to_schemas(session, rows[:limit])
     nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return Page[Dataset](items=items, next_cursor=nxt)
+    return DatasetPage(items=items, next_cursor=nxt)
 
 
 def update_dataset(
@@ -233,4 +237,4 @@ def list_dataset_versions(
         )
         items = [_version_schema(session, r, d.name) for r in rows[:limit]]
     nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return Page[DatasetVersion](items=items, next_cursor=nxt)
+    return DatasetVersionPage(items=items, next_cursor=nxt)

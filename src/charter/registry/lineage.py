@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections import deque
+import re
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from charter.domain.common import NAME_PATTERN
 from charter.domain.enums import NodeKind
-from charter.domain.errors import InvalidInput
+from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.lineage import Direction, LineageEdge, LineageGraph, LineageNode
 from charter.registry.common import find_dataset_version, find_version
 from charter.store import tables as t
 from charter.store.engine import Database
 
 MAX_DEPTH = 50
+MAX_ID = 2**62
+MAX_VERSION = 2**31
 
 
 def node(kind: NodeKind, internal_id: int) -> str:
@@ -25,38 +28,44 @@ def add_edge(session: Session, source: str, target: str, relation: str) -> None:
     session.merge(t.LineageEdge(source=source, target=target, relation=relation))
 
 
+_REF = re.compile(r"^(model|dataset):(" + NAME_PATTERN[1:-1] + r")@([1-9][0-9]{0,9})$")
+_RUN_REF = re.compile(r"^run:([1-9][0-9]{0,18})$")
+
+
 def parse_ref(session: Session, ref: str) -> str:
-    """'model:NAME@V', 'dataset:NAME@V' or 'run:ID' to the internal node id."""
-    kind, _, rest = ref.partition(":")
-    try:
-        if kind == NodeKind.RUN.value:
-            run_id = int(rest)
-            if session.get(t.Run, run_id) is None:
-                raise InvalidInput(f"no run {run_id}")
-            return node(NodeKind.RUN, run_id)
-        name, _, version = rest.rpartition("@")
-        if kind == NodeKind.MODEL_VERSION.value:
-            return node(NodeKind.MODEL_VERSION, find_version(session, name, int(version))[1].id)
-        if kind == NodeKind.DATASET_VERSION.value:
-            return node(
-                NodeKind.DATASET_VERSION, find_dataset_version(session, name, int(version)).id
-            )
-    except ValueError:
-        pass
-    raise InvalidInput(
-        f"lineage node {ref!r} must look like 'model:NAME@VERSION', 'dataset:NAME@VERSION' "
-        "or 'run:ID'"
-    )
+    """'model:NAME@V', 'dataset:NAME@V' or 'run:ID' to the internal node id.
+
+    A malformed reference is InvalidInput; a well-formed one naming nothing is NotFound.
+    Numbers are bounded before they reach the database, whose integer columns would
+    otherwise fail on them.
+    """
+    if run := _RUN_REF.match(ref):
+        run_id = int(run.group(1))
+        if run_id > MAX_ID or session.get(t.Run, run_id) is None:
+            raise NotFound(f"no run {run_id}")
+        return node(NodeKind.RUN, run_id)
+    found = _REF.match(ref)
+    if found is None:
+        raise InvalidInput(
+            f"lineage node {ref[:200]!r} must look like 'model:NAME@VERSION', "
+            "'dataset:NAME@VERSION' or 'run:ID'"
+        )
+    kind, name, raw_version = found.groups()
+    version = int(raw_version)
+    if version > MAX_VERSION:
+        raise NotFound(f"{kind} '{name}' has no version {version}")
+    if kind == NodeKind.MODEL_VERSION.value:
+        return node(NodeKind.MODEL_VERSION, find_version(session, name, version)[1].id)
+    return node(NodeKind.DATASET_VERSION, find_dataset_version(session, name, version).id)
 
 
 def _neighbours(
     session: Session, frontier: list[str], direction: str
 ) -> list[tuple[str, str, str]]:
-    if direction == "upstream":
-        query = select(t.LineageEdge).where(t.LineageEdge.target.in_(frontier))
-    else:
-        query = select(t.LineageEdge).where(t.LineageEdge.source.in_(frontier))
-    return [(e.source, e.target, e.relation) for e in session.execute(query).scalars()]
+    e = t.LineageEdge
+    column = e.target if direction == "upstream" else e.source
+    query = select(e.source, e.target, e.relation).where(column.in_(frontier))
+    return [(source, target, relation) for source, target, relation in session.execute(query)]
 
 
 def _walk(session: Session, root: str, direction: str, depth: int) -> set[tuple[str, str, str]]:
@@ -146,7 +155,6 @@ def lineage(db: Database, ref: str, direction: Direction = "both", depth: int = 
                 edges |= _walk(session, root, way, depth)
         ids = {root} | {e[0] for e in edges} | {e[1] for e in edges}
         described = _describe(session, ids)
-    ordered = deque(sorted(edges))
     return LineageGraph(
         root=described[root].id,
         direction=direction,
@@ -154,7 +162,7 @@ def lineage(db: Database, ref: str, direction: Direction = "both", depth: int = 
         nodes=sorted(described.values(), key=lambda n: (n.kind.value, n.id)),
         edges=[
             LineageEdge(source=described[s].id, target=described[d].id, relation=r)
-            for s, d, r in ordered
+            for s, d, r in sorted(edges)
             if s in described and d in described
         ],
     )

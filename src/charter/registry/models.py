@@ -19,6 +19,10 @@ from charter.store.engine import Database
 from charter.store.pagination import check_limit, decode_cursor, encode_cursor
 from charter.store.tables import utcnow
 
+# Module-level, so pydantic's weakly cached generic class is built once, not per call.
+ModelPage = Page[Model]
+
+
 KIND = "model"
 
 
@@ -110,7 +114,8 @@ def list_models(
     stage: Stage | None = None,
 ) -> Page[Model]:
     after, limit = decode_cursor(cursor), check_limit(limit)
-    query = select(t.Model).where(t.Model.id > after)
+    filters = tagstore.parse_filters(tags or [])
+    query, order_key = tagstore.restrict(select(t.Model), KIND, t.Model.id, filters, after)
     if name is not None:
         query = query.where(t.Model.name == name)
     if name_prefix:
@@ -123,16 +128,16 @@ def list_models(
         query = query.where(t.Model.risk_tier == risk_tier.value)
     if stage is not None:
         query = query.where(
-            exists().where(t.ModelVersion.model_id == t.Model.id, t.ModelVersion.stage == stage)
+            exists().where(
+                t.ModelVersion.model_id == t.Model.id, t.ModelVersion.stage == stage.value
+            )
         )
-    for clause in tagstore.filter_clauses(KIND, t.Model.id, tagstore.parse_filters(tags or [])):
-        query = query.where(clause)
-    query = query.order_by(t.Model.id).limit(limit + 1)
+    query = query.order_by(order_key).limit(limit + 1)
     with db.reading() as session:
         rows = list(session.execute(query).scalars())
         items = to_schemas(session, rows[:limit])
     nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return Page[Model](items=items, next_cursor=nxt)
+    return ModelPage(items=items, next_cursor=nxt)
 
 
 def update_model(db: Database, actor: Actor, name: str, revision: int, body: ModelUpdate) -> Model:

@@ -19,6 +19,10 @@ from charter.store.engine import Database
 from charter.store.pagination import check_limit, decode_cursor, encode_cursor
 from charter.store.tables import utcnow
 
+# Module-level, so pydantic's weakly cached generic class is built once, not per call.
+RunPage = Page[Run]
+
+
 KIND = "run"
 INPUT, PRODUCED = "input", "produced"
 
@@ -33,34 +37,50 @@ def _find(session: Session, run_id: int, *, lock: bool = False) -> t.Run:
     return row
 
 
+def _edge_refs(
+    session: Session, nodes: dict[str, int]
+) -> tuple[dict[int, list[DatasetVersionRef]], dict[int, list[ModelVersionRef]]]:
+    """Inputs and outputs of the given runs in three queries, however many edges there are."""
+    inputs: dict[int, list[DatasetVersionRef]] = {i: [] for i in nodes.values()}
+    outputs: dict[int, list[ModelVersionRef]] = {i: [] for i in nodes.values()}
+    if not nodes:
+        return inputs, outputs
+    input_of: dict[int, list[int]] = {}
+    output_of: dict[int, list[int]] = {}
+    for source, target, relation in session.execute(
+        select(t.LineageEdge.source, t.LineageEdge.target, t.LineageEdge.relation).where(
+            (t.LineageEdge.source.in_(nodes)) | (t.LineageEdge.target.in_(nodes))
+        )
+    ):
+        if relation == INPUT and target in nodes:
+            input_of.setdefault(int(source.partition(":")[2]), []).append(nodes[target])
+        elif relation == PRODUCED and source in nodes:
+            output_of.setdefault(int(target.partition(":")[2]), []).append(nodes[source])
+    if input_of:
+        for dv_id, name, version in session.execute(
+            select(t.DatasetVersion.id, t.Dataset.name, t.DatasetVersion.version)
+            .join(t.Dataset, t.Dataset.id == t.DatasetVersion.dataset_id)
+            .where(t.DatasetVersion.id.in_(input_of))
+            .order_by(t.DatasetVersion.id)
+        ):
+            for run_id in input_of[dv_id]:
+                inputs[run_id].append(DatasetVersionRef(dataset=name, version=version))
+    if output_of:
+        for mv_id, name, version in session.execute(
+            select(t.ModelVersion.id, t.Model.name, t.ModelVersion.version)
+            .join(t.Model, t.Model.id == t.ModelVersion.model_id)
+            .where(t.ModelVersion.id.in_(output_of))
+            .order_by(t.ModelVersion.id)
+        ):
+            for run_id in output_of[mv_id]:
+                outputs[run_id].append(ModelVersionRef(model=name, version=version))
+    return inputs, outputs
+
+
 def _to_schemas(session: Session, rows: list[t.Run]) -> list[Run]:
     ids = [r.id for r in rows]
     tags = tagstore.load(session, KIND, ids)
-    inputs: dict[int, list[DatasetVersionRef]] = {i: [] for i in ids}
-    outputs: dict[int, list[ModelVersionRef]] = {i: [] for i in ids}
-    nodes = {lineage.node(NodeKind.RUN, i): i for i in ids}
-    if nodes:
-        for edge in session.execute(
-            select(t.LineageEdge)
-            .where((t.LineageEdge.source.in_(nodes)) | (t.LineageEdge.target.in_(nodes)))
-            .order_by(t.LineageEdge.created_at)
-        ).scalars():
-            if edge.relation == INPUT and edge.target in nodes:
-                dv = session.get(t.DatasetVersion, int(edge.source.partition(":")[2]))
-                if dv is not None:
-                    ds = session.get(t.Dataset, dv.dataset_id)
-                    assert ds is not None
-                    inputs[nodes[edge.target]].append(
-                        DatasetVersionRef(dataset=ds.name, version=dv.version)
-                    )
-            elif edge.relation == PRODUCED and edge.source in nodes:
-                mv = session.get(t.ModelVersion, int(edge.target.partition(":")[2]))
-                if mv is not None:
-                    m = session.get(t.Model, mv.model_id)
-                    assert m is not None
-                    outputs[nodes[edge.source]].append(
-                        ModelVersionRef(model=m.name, version=mv.version)
-                    )
+    inputs, outputs = _edge_refs(session, {lineage.node(NodeKind.RUN, i): i for i in ids})
     return [
         Run(
             id=r.id,
@@ -92,8 +112,12 @@ def _check_times(started: object, ended: object) -> None:
 def create_run(db: Database, actor: Actor, body: RunCreate) -> Run:
     _check_times(body.started_at, body.ended_at)
     started = body.started_at or utcnow()
-    if body.ended_at is not None and body.ended_at < started:
+    ended = body.ended_at
+    if ended is not None and ended < started:
         raise InvalidInput("ended_at is before started_at")
+    if ended is None and body.status != RunStatus.RUNNING:
+        # A run recorded as already over has ended, at the latest now.
+        ended = max(started, utcnow())
     with db.transaction() as session:
         input_ids = resolve_dataset_refs(session, body.inputs, "inputs")
         row = t.Run(
@@ -104,7 +128,7 @@ def create_run(db: Database, actor: Actor, body: RunCreate) -> Run:
             code=body.code.model_dump() if body.code else None,
             environment=body.environment.model_dump() if body.environment else None,
             started_at=started,
-            ended_at=body.ended_at,
+            ended_at=ended,
             created_by=actor.name,
         )
         session.add(row)
@@ -145,20 +169,19 @@ def list_runs(
     name_prefix: str | None = None,
 ) -> Page[Run]:
     after, limit = decode_cursor(cursor), check_limit(limit)
-    query = select(t.Run).where(t.Run.id > after)
+    filters = tagstore.parse_filters(tags or [])
+    query, order_key = tagstore.restrict(select(t.Run), KIND, t.Run.id, filters, after)
     if status is not None:
         query = query.where(t.Run.status == status.value)
     if owner is not None:
         query = query.where(t.Run.created_by == owner)
     if name_prefix:
         query = query.where(t.Run.name.startswith(name_prefix, autoescape=True))
-    for clause in tagstore.filter_clauses(KIND, t.Run.id, tagstore.parse_filters(tags or [])):
-        query = query.where(clause)
     with db.reading() as session:
-        rows = list(session.execute(query.order_by(t.Run.id).limit(limit + 1)).scalars())
+        rows = list(session.execute(query.order_by(order_key).limit(limit + 1)).scalars())
         items = _to_schemas(session, rows[:limit])
     nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return Page[Run](items=items, next_cursor=nxt)
+    return RunPage(items=items, next_cursor=nxt)
 
 
 def update_run(db: Database, actor: Actor, run_id: int, revision: int, body: RunUpdate) -> Run:

@@ -43,13 +43,28 @@ from charter.store import tags as tagstore
 from charter.store.engine import Database
 from charter.store.pagination import check_limit, decode_cursor, encode_cursor
 
+# Module-level, so pydantic's weakly cached generic class is built once, not per call.
+ModelVersionSummaryPage = Page[ModelVersionSummary]
+
+
 KIND = "model_version"
 TRAINED_ON, EVALUATED_ON, PARENT, PRODUCED = "trained_on", "evaluated_on", "parent", "produced"
+SUMMARY_COLUMNS = (
+    t.ModelVersion.id,
+    t.ModelVersion.version,
+    t.ModelVersion.stage,
+    t.ModelVersion.flavor,
+    t.ModelVersion.manifest_digest,
+    t.ModelVersion.author,
+    t.ModelVersion.run_id,
+    t.ModelVersion.description,
+    t.ModelVersion.created_at,
+    t.ModelVersion.revision,
+)
 
 
-def _summaries(
-    session: Session, rows: list[tuple[t.ModelVersion, str]]
-) -> list[ModelVersionSummary]:
+def _summaries(session: Session, rows: list[tuple[Any, str]]) -> list[ModelVersionSummary]:
+    """Rows are model versions or plain rows of SUMMARY_COLUMNS, each with its model's name."""
     ids = [mv.id for mv, _ in rows]
     tags = tagstore.load(session, KIND, ids)
     aliases: dict[int, list[str]] = {}
@@ -148,10 +163,10 @@ def create_version(
         raise InvalidInput(f"files: {exc}") from exc
     _check_blobs(blobs, body.files)
     with db.transaction() as session:
+        # Locking the model serialises version numbering per model. Models of the
+        # 'unacceptable' tier may still register versions, so the record exists;
+        # deployment gates refuse them later.
         m = find_model(session, model, lock=True)
-        if m.risk_tier == RiskTier.UNACCEPTABLE.value:
-            # Registration is allowed so the record exists; deployment gates refuse it later.
-            pass
         train_ids = resolve_dataset_refs(session, body.training_datasets, "training_datasets")
         eval_ids = resolve_dataset_refs(session, body.evaluation_datasets, "evaluation_datasets")
         parent = resolve_model_ref(session, body.parent, "parent") if body.parent else None
@@ -244,11 +259,12 @@ def list_versions(
     risk_tier: RiskTier | None = None,
 ) -> Page[ModelVersionSummary]:
     after, limit = decode_cursor(cursor), check_limit(limit)
-    query: Any = (
-        select(t.ModelVersion, t.Model.name)
-        .join(t.Model, t.Model.id == t.ModelVersion.model_id)
-        .where(t.ModelVersion.id > after)
-    )
+    filters = tagstore.parse_filters(tags or [])
+    # Plain rows of the summary columns: manifests, schemas and environments stay on disk,
+    # and no ORM identity bookkeeping is paid for rows that are only rendered.
+    query: Any = select(*SUMMARY_COLUMNS, t.Model.name.label("model_name"))
+    query, order_key = tagstore.restrict(query, KIND, t.ModelVersion.id, filters, after)
+    query = query.join(t.Model, t.Model.id == t.ModelVersion.model_id)
     if model is not None:
         query = query.where(t.Model.name == model)
     if model_prefix:
@@ -261,18 +277,14 @@ def list_versions(
         query = query.where(t.Model.business_unit == business_unit)
     if risk_tier is not None:
         query = query.where(t.Model.risk_tier == risk_tier.value)
-    for clause in tagstore.filter_clauses(
-        KIND, t.ModelVersion.id, tagstore.parse_filters(tags or [])
-    ):
-        query = query.where(clause)
-    query = query.order_by(t.ModelVersion.id).limit(limit + 1)
+    query = query.order_by(order_key).limit(limit + 1)
     with db.reading() as session:
         if model is not None:
             find_model(session, model)  # a typo in the name is a 404, not an empty list
-        rows = [(mv, name) for mv, name in session.execute(query)]
+        rows = [(row, row.model_name) for row in session.execute(query)]
         items = _summaries(session, rows[:limit])
     nxt = encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
-    return Page[ModelVersionSummary](items=items, next_cursor=nxt)
+    return ModelVersionSummaryPage(items=items, next_cursor=nxt)
 
 
 def update_version(
@@ -367,6 +379,7 @@ def _check_alias(alias: str) -> None:
 def set_alias(db: Database, actor: Actor, model: str, alias: str, version: int) -> ModelVersion:
     _check_alias(alias)
     with db.transaction() as session:
+        find_model(session, model, lock=True)  # two writers of one alias queue up
         m, mv = find_version(session, model, version)
         existing = session.get(t.ModelAlias, (m.id, alias))
         previous = None

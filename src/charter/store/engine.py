@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
+
+from charter.domain.errors import Conflict
+
+# SQLSTATE 23505 on PostgreSQL; SQLite names the constraint in its message.
+_UNIQUE_MARKERS = ("23505", "UNIQUE constraint failed", "duplicate key value")
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -42,6 +48,11 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
+def _is_unique_violation(exc: sa_exc.IntegrityError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate == "23505" or any(marker in str(exc.orig) for marker in _UNIQUE_MARKERS)
+
+
 class Database:
     """Owns the engine; services open exactly one transaction per unit of work."""
 
@@ -56,9 +67,22 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A write transaction: commits on success, rolls back on any error."""
-        with self._write.begin() as session:
-            yield session
+        """A write transaction: commits on success, rolls back on any error.
+
+        Services check uniqueness before inserting, but two concurrent writers can both
+        pass the check on PostgreSQL; the loser's unique violation becomes a Conflict
+        instead of an internal error.
+        """
+        try:
+            with self._write.begin() as session:
+                yield session
+        except sa_exc.IntegrityError as exc:
+            if not _is_unique_violation(exc):
+                raise
+            raise Conflict(
+                "a concurrent change created the same record first; "
+                "fetch the current state and retry"
+            ) from exc
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

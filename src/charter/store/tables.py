@@ -201,7 +201,13 @@ class Tag(Base):
     """Tags of every entity kind in one table, indexed for key=value filtering."""
 
     __tablename__ = "tags"
-    __table_args__ = (Index("ix_tags_lookup", "entity_kind", "key", "value", "entity_id"),)
+    # On SQLite the primary key is the table itself (WITHOUT ROWID), so reading an entity's
+    # tags is one covering range scan; otherwise, without statistics, the planner prefers
+    # scanning the covering lookup index over every entity of the kind.
+    __table_args__ = (
+        Index("ix_tags_lookup", "entity_kind", "key", "value", "entity_id"),
+        {"sqlite_with_rowid": False},
+    )
     entity_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     entity_id: Mapped[int] = mapped_column(Id, primary_key=True)
     key: Mapped[str] = mapped_column(String(128), primary_key=True)

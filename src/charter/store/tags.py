@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, delete, exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, select
+from sqlalchemy.orm import Session, aliased
 
 from charter.domain.errors import InvalidInput
 from charter.store.tables import Tag
+
+MAX_FILTERS = 16
+MAX_KEY_LENGTH = 128
+MAX_VALUE_LENGTH = 512
+
+S = TypeVar("S", bound=Select[Any])
 
 
 def load(session: Session, kind: str, ids: Iterable[int]) -> dict[int, dict[str, str]]:
@@ -37,11 +43,18 @@ def replace(session: Session, kind: str, entity_id: int, tags: dict[str, str]) -
 
 def parse_filters(raw: Sequence[str]) -> list[tuple[str, str | None]]:
     """'key:value' matches that value, 'key' alone matches any value."""
+    if len(raw) > MAX_FILTERS:
+        raise InvalidInput(f"at most {MAX_FILTERS} tag filters, got {len(raw)}")
     parsed: list[tuple[str, str | None]] = []
     for item in raw:
         key, sep, value = item.partition(":")
         if not key or "\x00" in item:
             raise InvalidInput(f"tag filter {item!r} must be 'key' or 'key:value'")
+        if len(key) > MAX_KEY_LENGTH or len(value) > MAX_VALUE_LENGTH:
+            raise InvalidInput(
+                f"tag filter {item[:40]!r}...: keys have at most {MAX_KEY_LENGTH} characters "
+                f"and values at most {MAX_VALUE_LENGTH}"
+            )
         parsed.append((key, value if sep else None))
     return parsed
 
@@ -49,6 +62,7 @@ def parse_filters(raw: Sequence[str]) -> list[tuple[str, str | None]]:
 def filter_clauses(
     kind: str, id_column: Any, filters: Sequence[tuple[str, str | None]]
 ) -> list[ColumnElement[bool]]:
+    """One EXISTS per filter; fine for small tables, use `restrict` for paged lists."""
     clauses: list[ColumnElement[bool]] = []
     for key, value in filters:
         cond = and_(Tag.entity_kind == kind, Tag.entity_id == id_column, Tag.key == key)
@@ -56,3 +70,48 @@ def filter_clauses(
             cond = and_(cond, Tag.value == value)
         clauses.append(exists().where(cond))
     return clauses
+
+
+def restrict(
+    query: S,
+    kind: str,
+    id_column: Any,
+    filters: Sequence[tuple[str, str | None]],
+    after: int,
+) -> tuple[S, Any]:
+    """Keep rows carrying every tag and continue after `after`; return the key to order by.
+
+    With a 'key:value' filter the walk is driven by ix_tags_lookup, whose entries for one
+    (kind, key, value) are already sorted by entity id: the page is read in order from the
+    index and every other filter is one primary-key probe per candidate. Probing every
+    entity from the lowest id instead costs a probe per entity, matching or not.
+    """
+    by_value = [f for f in filters if f[1] is not None]
+    if not by_value:
+        for clause in filter_clauses(kind, id_column, filters):
+            query = query.where(clause)
+        return query.where(id_column > after), id_column
+    key, value = by_value[0]
+    driver = aliased(Tag, name="tag_1")
+    query = query.join(
+        driver,
+        and_(
+            driver.entity_kind == kind,
+            driver.key == key,
+            driver.value == value,
+            driver.entity_id == id_column,
+        ),
+    ).where(driver.entity_id > after)
+    rest = list(filters)
+    rest.remove(by_value[0])
+    for n, (other_key, other_value) in enumerate(rest, start=2):
+        probe = aliased(Tag, name=f"tag_{n}")
+        cond = and_(
+            probe.entity_kind == kind,
+            probe.entity_id == driver.entity_id,
+            probe.key == other_key,
+        )
+        if other_value is not None:
+            cond = and_(cond, probe.value == other_value)
+        query = query.join(probe, cond)
+    return query, driver.entity_id

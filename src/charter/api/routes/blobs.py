@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from charter.api.deps import Context, require
 from charter.api.params import VersionPath
+from charter.api.routing import CharterRoute
 from charter.domain.artifacts import BlobInfo
 from charter.domain.common import Name
 from charter.domain.enums import Action
@@ -22,7 +23,7 @@ from charter.domain.errors import CharterError, InvalidInput, NotFound
 from charter.domain.identity import Actor
 from charter.registry import versions
 
-router = APIRouter(tags=["artifacts"])
+router = APIRouter(tags=["artifacts"], route_class=CharterRoute)
 Sha = Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$", description="SHA-256, lowercase hex")]
 Reader = Annotated[Actor, Depends(require(Action.ARTIFACT_READ))]
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from charter.api.deps import Context, IfMatch, require
 from charter.api.params import Cursor, Limit, NameQuery, ShortQuery, TagFilters, VersionPath
+from charter.api.routing import CharterRoute
 from charter.domain.common import Name, Page
 from charter.domain.enums import Action
 from charter.domain.identity import Actor
@@ -20,7 +21,7 @@ from charter.domain.registry import (
 )
 from charter.registry import datasets
 
-router = APIRouter(tags=["datasets"])
+router = APIRouter(tags=["datasets"], route_class=CharterRoute)
 Reader = Annotated[Actor, Depends(require(Action.REGISTRY_READ))]
 Writer = Annotated[Actor, Depends(require(Action.DATASET_WRITE))]
 
@@ -63,7 +64,7 @@ def get_dataset(context: Context, name: Name, actor: Reader, response: Response)
 
 @router.patch("/datasets/{name}", summary="Change a dataset's attributes (needs If-Match)")
 def update_dataset(
-    context: Context, name: Name, body: DatasetUpdate, revision: IfMatch, actor: Writer
+    context: Context, name: Name, body: DatasetUpdate, actor: Writer, revision: IfMatch
 ) -> Dataset:
     return datasets.update_dataset(context.db, actor, name, revision, body)
 

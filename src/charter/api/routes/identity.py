@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 
 from charter.access import principals, tokens
 from charter.api.deps import Context, IfMatch, require
-from charter.api.params import Cursor, IdPath, Limit
+from charter.api.params import Cursor, IdPath, Limit, NameQuery, ShortQuery
+from charter.api.routing import CharterRoute
 from charter.domain.common import Name, Page
 from charter.domain.enums import Action, PrincipalKind, Role
 from charter.domain.identity import (
@@ -21,7 +22,7 @@ from charter.domain.identity import (
     TokenCreate,
 )
 
-router = APIRouter(tags=["identity"])
+router = APIRouter(tags=["identity"], route_class=CharterRoute)
 
 
 @router.post("/principals", status_code=201, summary="Create a user or service account")
@@ -41,8 +42,8 @@ def list_principals(
     limit: Limit = 100,
     role: Role | None = None,
     kind: PrincipalKind | None = None,
-    business_unit: Annotated[str | None, Query(max_length=512)] = None,
-    name_prefix: Annotated[str | None, Query(max_length=128)] = None,
+    business_unit: ShortQuery = None,
+    name_prefix: NameQuery = None,
 ) -> Page[Principal]:
     return principals.list_principals(
         context.db,
@@ -72,8 +73,8 @@ def update_principal(
     context: Context,
     name: Name,
     body: PrincipalUpdate,
-    revision: IfMatch,
     actor: Annotated[Actor, Depends(require(Action.PRINCIPAL_ADMIN))],
+    revision: IfMatch,
 ) -> Principal:
     return principals.update_principal(context.db, actor, name, revision, body)
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from charter.api.deps import Context, IfMatch, require
 from charter.api.params import Cursor, Limit, NameQuery, ShortQuery, TagFilters, VersionPath
+from charter.api.routing import CharterRoute
 from charter.domain.common import Name, Page
 from charter.domain.enums import Action, RiskTier, Stage
 from charter.domain.identity import Actor
@@ -25,7 +26,7 @@ from charter.domain.registry import (
 )
 from charter.registry import models, versions
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=["models"], route_class=CharterRoute)
 Reader = Annotated[Actor, Depends(require(Action.REGISTRY_READ))]
 
 
@@ -82,8 +83,8 @@ def update_model(
     context: Context,
     name: Name,
     body: ModelUpdate,
-    revision: IfMatch,
     actor: Annotated[Actor, Depends(require(Action.MODEL_WRITE))],
+    revision: IfMatch,
     response: Response,
 ) -> Model:
     updated = models.update_model(context.db, actor, name, revision, body)
@@ -160,8 +161,8 @@ def update_version(
     name: Name,
     version: VersionPath,
     body: ModelVersionUpdate,
-    revision: IfMatch,
     actor: Annotated[Actor, Depends(require(Action.VERSION_WRITE))],
+    revision: IfMatch,
 ) -> ModelVersion:
     return versions.update_version(context.db, actor, name, version, revision, body)
 
@@ -172,8 +173,8 @@ def set_stage(
     name: Name,
     version: VersionPath,
     body: StageChange,
-    revision: IfMatch,
     actor: Annotated[Actor, Depends(require(Action.VERSION_STAGE))],
+    revision: IfMatch,
 ) -> ModelVersion:
     return versions.set_stage(context.db, actor, name, version, revision, body)
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from charter.api.deps import Context, IfMatch, require
 from charter.api.params import Cursor, IdPath, Limit, NameQuery, TagFilters
+from charter.api.routing import CharterRoute
 from charter.domain.common import Page
 from charter.domain.enums import Action, RunStatus
 from charter.domain.identity import Actor
@@ -15,7 +16,7 @@ from charter.domain.lineage import Direction, LineageGraph
 from charter.domain.registry import Run, RunCreate, RunUpdate
 from charter.registry import lineage, runs
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], route_class=CharterRoute)
 Reader = Annotated[Actor, Depends(require(Action.REGISTRY_READ))]
 Writer = Annotated[Actor, Depends(require(Action.RUN_WRITE))]
 
@@ -56,7 +57,7 @@ def get_run(context: Context, run_id: IdPath, actor: Reader, response: Response)
 
 @router.patch("/runs/{run_id}", summary="Finish a run or add metrics (needs If-Match)")
 def update_run(
-    context: Context, run_id: IdPath, body: RunUpdate, revision: IfMatch, actor: Writer
+    context: Context, run_id: IdPath, body: RunUpdate, actor: Writer, revision: IfMatch
 ) -> Run:
     return runs.update_run(context.db, actor, run_id, revision, body)
 

@@ -11,10 +11,11 @@ from starlette.concurrency import run_in_threadpool
 from charter import __version__
 from charter.access import principals
 from charter.api.deps import Context, require
+from charter.api.routing import CharterRoute
 from charter.domain.enums import Action
 from charter.domain.identity import Actor, Principal
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], route_class=CharterRoute)
 
 
 def _ping(context: Context) -> None:

@@ -1,0 +1,256 @@
+"""`make demo`: a fresh Charter home and server, a scikit-learn model registered with lineage.
+
+Creates a temporary home with `charter init`, starts `charter server` on a free loopback
+port, trains a classifier on scikit-learn's bundled breast-cancer data, registers it with
+`charter.log_model`, then prints the lineage tree, the manifest, a verified download and
+the commands to try next. The server is stopped at the end, also on error or Ctrl-C; the home
+is kept so those commands work once the server is started again (`--cleanup` removes it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+import charter
+from charter.artifacts.manifest import hash_file
+from charter.client.client import Client
+from charter.client.tree import render_tree
+from charter.domain.artifacts import Manifest
+
+MODEL = "breast-cancer-classifier"
+# soft_wrap: long digests and commands stay on one line, so they can be copied whole.
+console = Console(highlight=False, soft_wrap=True)
+# The `charter` command, run by this interpreter whether or not the venv is on PATH.
+CLI = [sys.executable, "-m", "charter.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def heading(text: str) -> None:
+    console.rule(f"[bold cyan]{text}", align="left")
+
+
+def charter_cli(*args: str) -> str:
+    done = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"charter {' '.join(args)} failed:\n{done.stderr or done.stdout}")
+    return done.stdout
+
+
+@contextlib.contextmanager
+def running_server(home: Path, port: int, log: Path) -> Iterator[str]:
+    url = f"http://127.0.0.1:{port}"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [*CLI, "server", "--home", str(home), "--port", str(port), "--log-level", "warning"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so Ctrl-C reaches the server only through us
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited early:\n{log.read_text()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer within 30 s:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        console.print(f"[dim]server (pid {process.pid}) stopped[/]")
+
+
+@dataclass
+class Trained:
+    model: Any
+    X_train: Any
+    y_train: Any
+    X_test: Any
+    y_test: Any
+    metrics: dict[str, float]
+
+
+def train() -> Trained:
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, roc_auc_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = load_breast_cancer(as_frame=True)
+    X_train, X_test, y_train, y_test = train_test_split(  # noqa: N806 - scikit-learn's naming
+        data.data, data.target, test_size=0.25, random_state=42, stratify=data.target
+    )
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, C=1.0))
+    model.fit(X_train, y_train)
+    metrics = {
+        "accuracy": float(accuracy_score(y_test, model.predict(X_test))),
+        "roc_auc": float(roc_auc_score(y_test, model.predict_proba(X_test)[:, 1])),
+    }
+    return Trained(model, X_train, y_train, X_test, y_test, metrics)
+
+
+def show_manifest(client: Client, version: int) -> None:
+    found = client.get_version(MODEL, version)
+    grid = Table(title=f"manifest of {MODEL}@{version}", title_justify="left")
+    grid.add_column("path")
+    grid.add_column("size (bytes)", justify="right")
+    grid.add_column("sha256", overflow="fold")
+    for entry in found.files:
+        grid.add_row(entry.path, f"{entry.size:,}", entry.sha256)
+    console.print(grid)
+    console.print(f"manifest digest: [bold]{found.manifest_digest}[/]")
+    console.print(
+        f"flavor {found.flavor}, {found.framework}; tags: "
+        + ", ".join(f"{k}={v}" for k, v in sorted(found.tags.items()))
+    )
+
+
+def check_download(client: Client, version: int, dest: Path) -> None:
+    found = client.download_version(MODEL, version, dest)
+    entries = []
+    for entry in found.files:
+        info = hash_file(dest / entry.path)
+        ok = info.sha256 == entry.sha256 and info.size == entry.size
+        console.print(f"  {'[green]ok[/]' if ok else '[red]MISMATCH[/]'}  {entry.path}")
+        if not ok:
+            raise RuntimeError(f"{entry.path} downloaded with the wrong digest")
+        entries.append(entry)
+    digest = Manifest(entries=entries).digest
+    if digest != found.manifest_digest:
+        raise RuntimeError("the downloaded files do not add up to the manifest digest")
+    console.print(f"downloaded files re-hashed to manifest digest {digest}")
+
+
+def next_steps(url: str, token: str, home: Path, port: int, keep: bool) -> None:
+    cli = "charter" if shutil.which("charter") else str(Path(sys.executable).parent / "charter")
+    lines = [
+        f"{cli} server --home {home} --port {port} &   # the demo stopped its server",
+        f"export CHARTER_URL={url}",
+        f"export CHARTER_TOKEN={token}",
+        f"{cli} models list",
+        f"{cli} versions show {MODEL} 1",
+        f"{cli} lineage show model:{MODEL}@1",
+        f"{cli} datasets list",
+    ]
+    if keep:
+        lines.append(f"rm -rf {home.parent}   # when you are done")
+    else:
+        lines = [f"# (run without --cleanup to keep the home {home} for these)", *lines]
+    console.print("try next:")
+    for line in lines:
+        console.print(f"  {line}", markup=False)
+
+
+def run_demo(home: Path, port: int, keep: bool) -> None:
+    started = time.monotonic()
+    heading("1. a fresh Charter home")
+    init = json.loads(charter_cli("init", "--home", str(home), "--json"))
+    token = init["token"]
+    console.print(f"home {init['home']}, database {init['database']}, admin '{init['admin']}'")
+    with running_server(home, port, home / "server.log") as url:
+        console.print(
+            f"server answering at {url} (health: {httpx.get(url + '/api/v1/health').json()})"
+        )
+        heading("2. train a scikit-learn model on the breast-cancer data")
+        trained = train()
+        console.print(f"{trained.model}", markup=False)
+        console.print(
+            f"{len(trained.X_train)} training rows, {len(trained.X_test)} held out: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in trained.metrics.items())
+        )
+        heading("3. charter.log_model(...)")
+        with Client(url, token) as client:
+            logged = charter.log_model(
+                trained.model,
+                name=MODEL,
+                client=client,
+                X_train=trained.X_train,
+                y_train=trained.y_train,
+                X_eval=trained.X_test,
+                y_eval=trained.y_test,
+                risk_tier="high",
+                metrics=trained.metrics,
+                dataset="breast-cancer-train",
+                eval_dataset="breast-cancer-test",
+                dataset_uri="sklearn://load_breast_cancer#train",
+                eval_dataset_uri="sklearn://load_breast_cancer#test",
+                data_region="eu",
+                legal_basis="public-dataset",
+                tags={"business_unit": "diagnostics", "demo": "true"},
+                description="Logistic regression on standardised features (demo)",
+                on_step=lambda line: console.print(f"  [green]✓[/] {line}"),
+            )
+            console.print(f"registered [bold]{logged.node}[/] (run {logged.run_id})")
+            heading("4. lineage (upstream of the version)")
+            console.print(render_tree(client.lineage(logged.node, "upstream", 5)), markup=False)
+            heading("5. manifest")
+            show_manifest(client, logged.version)
+            heading("6. download and re-check every digest")
+            check_download(client, logged.version, home / "download")
+        heading("7. what to type next")
+        next_steps(url, token, home, port, keep)
+    console.print(f"[bold green]demo finished in {time.monotonic() - started:.1f} s[/]")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--cleanup", action="store_true", help="delete the home at the end")
+    parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="charter-demo-")) / "home"
+    # A fresh home means its own SQLite and blob store, whatever the caller's shell points at.
+    for variable in ("CHARTER_HOME", "CHARTER_DATABASE_URL", "CHARTER_ARTIFACT_URL"):
+        os.environ.pop(variable, None)
+    # A polite kill (SIGTERM) unwinds like Ctrl-C, so the server is stopped either way.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        run_demo(home, args.port or free_port(), keep=not args.cleanup)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        return 130
+    except Exception as exc:
+        console.print_exception()
+        console.print(f"[bold red]demo failed:[/] {exc}")
+        return 1
+    finally:
+        if args.cleanup:
+            shutil.rmtree(home.parent, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
