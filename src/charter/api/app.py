@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
 from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from charter import __version__
 from charter.api import errors
@@ -62,6 +63,48 @@ def check_every_route_authorized(router: APIRouter) -> None:
             raise RuntimeError(f"{where} must take its actor parameter before other dependencies")
 
 
+class RequestIdMiddleware:
+    """Tags every request and response with an id, and answers unexpected errors.
+
+    Plain ASGI rather than @app.middleware("http"), whose per-request task and stream
+    plumbing cost more than everything else a small request does. Unexpected errors are
+    answered here rather than by Starlette's outermost handler, which re-raises after
+    answering and so makes the server drop the kept-alive connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+                break
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        header = (b"x-request-id", request_id.encode())
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if started:
+                raise
+            response = errors.unexpected(Request(scope), exc)
+            await response(scope, receive, send_with_id)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     context = AppContext(
@@ -98,19 +141,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Starlette's 405 names only the first route that matched the path; keep every one.
     app.state.route_methods = route_methods
 
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        given = request.headers.get("x-request-id", "")
-        request.state.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        try:
-            response = await call_next(request)
-        except Exception as exc:
-            # Answered here rather than by Starlette's outermost handler, which re-raises
-            # after answering and so makes the server drop the kept-alive connection.
-            response = errors.unexpected(request, exc)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
+    app.add_middleware(RequestIdMiddleware)
 
     return app

@@ -31,6 +31,7 @@ from charter.domain.registry import (
 )
 
 T = TypeVar("T", bound=BaseModel)
+SMALL_FILE = 1 << 20
 Progress = Callable[[int], None]
 
 
@@ -228,8 +229,12 @@ class Client:
     def upload_file(
         self, path: Path, entry: ManifestEntry, progress: Progress | None = None
     ) -> BlobInfo:
-        """Stream one file to the blob store; skipped when the server already has it."""
-        if self.blob_exists(entry.sha256):
+        """Stream one file to the blob store; skipped when the server already has it.
+
+        Small files are sent without asking first: the upload is idempotent, and a HEAD
+        round trip would cost more than sending them again.
+        """
+        if entry.size > SMALL_FILE and self.blob_exists(entry.sha256):
             if progress:
                 progress(entry.size)
             return BlobInfo(sha256=entry.sha256, size=entry.size)

@@ -97,7 +97,7 @@ def create_dataset(db: Database, actor: Actor, body: DatasetCreate) -> Dataset:
         )
         session.add(row)
         session.flush()
-        tagstore.replace(session, KIND, row.id, body.tags)
+        tagstore.add(session, KIND, row.id, body.tags)
         dataset = _to_schemas(session, [row])[0]
         audit.append(
             session,
@@ -199,12 +199,9 @@ def create_dataset_version(
         session.add(row)
         session.flush()
         if derived_id is not None:
-            lineage.add_edge(
-                session,
-                lineage.node(NodeKind.DATASET_VERSION, derived_id),
-                lineage.node(NodeKind.DATASET_VERSION, row.id),
-                DERIVED,
-            )
+            source = lineage.node(NodeKind.DATASET_VERSION, derived_id)
+            target = lineage.node(NodeKind.DATASET_VERSION, row.id)
+            lineage.add_edges(session, [(source, target, DERIVED)])
         version = _version_schema(session, row, d.name)
         audit.append(
             session,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,8 +25,16 @@ def node(kind: NodeKind, internal_id: int) -> str:
     return f"{kind.value}:{internal_id}"
 
 
-def add_edge(session: Session, source: str, target: str, relation: str) -> None:
-    session.merge(t.LineageEdge(source=source, target=target, relation=relation))
+def add_edges(session: Session, edges: Iterable[tuple[str, str, str]]) -> None:
+    """Record edges into a node created in this transaction, so none can exist yet.
+
+    A plain insert, not a merge: merge would SELECT each edge first. Duplicates in the
+    request (the same dataset listed twice) collapse to one edge.
+    """
+    session.add_all(
+        t.LineageEdge(source=source, target=target, relation=relation)
+        for source, target, relation in dict.fromkeys(edges)
+    )
 
 
 _REF = re.compile(r"^(model|dataset):(" + NAME_PATTERN[1:-1] + r")@([1-9][0-9]{0,9})$")

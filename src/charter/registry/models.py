@@ -83,7 +83,7 @@ def create_model(db: Database, actor: Actor, body: ModelCreate) -> Model:
         )
         session.add(row)
         session.flush()
-        tagstore.replace(session, KIND, row.id, body.tags)
+        tagstore.add(session, KIND, row.id, body.tags)
         model = to_schemas(session, [row])[0]
         audit.append(
             session,

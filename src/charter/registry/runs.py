@@ -133,14 +133,12 @@ def create_run(db: Database, actor: Actor, body: RunCreate) -> Run:
         )
         session.add(row)
         session.flush()
-        tagstore.replace(session, KIND, row.id, body.tags)
-        for ds_id in input_ids:
-            lineage.add_edge(
-                session,
-                lineage.node(NodeKind.DATASET_VERSION, ds_id),
-                lineage.node(NodeKind.RUN, row.id),
-                INPUT,
-            )
+        tagstore.add(session, KIND, row.id, body.tags)
+        target = lineage.node(NodeKind.RUN, row.id)
+        lineage.add_edges(
+            session,
+            ((lineage.node(NodeKind.DATASET_VERSION, ds_id), target, INPUT) for ds_id in input_ids),
+        )
         session.flush()
         run = _to_schemas(session, [row])[0]
         audit.append(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from charter.artifacts.blobstore import BlobStore
@@ -63,20 +63,50 @@ SUMMARY_COLUMNS = (
 )
 
 
-def _summaries(session: Session, rows: list[tuple[Any, str]]) -> list[ModelVersionSummary]:
+# Read statements are built once and reused with bound parameters: SQLAlchemy's per-call
+# statement construction and result adaptation cost more than these indexed queries.
+_ALIASES = select(t.ModelAlias.version_id, t.ModelAlias.alias).where(
+    t.ModelAlias.version_id.in_(bindparam("ids", expanding=True))
+)
+_INPUT_EDGES = select(t.LineageEdge.source, t.LineageEdge.relation).where(
+    t.LineageEdge.target == bindparam("target"),
+    t.LineageEdge.relation.in_([TRAINED_ON, EVALUATED_ON]),
+)
+_DATASET_REFS = (
+    select(t.DatasetVersion.id, t.Dataset.name, t.DatasetVersion.version)
+    .join(t.Dataset, t.Dataset.id == t.DatasetVersion.dataset_id)
+    .where(t.DatasetVersion.id.in_(bindparam("ids", expanding=True)))
+    .order_by(t.DatasetVersion.id)
+)
+_PARENT = (
+    select(t.ModelVersion.version, t.Model.name)
+    .join(t.Model, t.Model.id == t.ModelVersion.model_id)
+    .where(t.ModelVersion.id == bindparam("id"))
+)
+_VERSION = (
+    select(t.ModelVersion.__table__, t.Model.name.label("model_name"))
+    .join(t.Model, t.Model.id == t.ModelVersion.model_id)
+    .where(t.Model.name == bindparam("model"), t.ModelVersion.version == bindparam("version"))
+)
+Executor = Session | Connection
+_STAGES = {stage.value: stage for stage in Stage}
+
+
+def _summaries(session: Executor, rows: list[tuple[Any, str]]) -> list[ModelVersionSummary]:
     """Rows are model versions or plain rows of SUMMARY_COLUMNS, each with its model's name."""
     ids = [mv.id for mv, _ in rows]
     tags = tagstore.load(session, KIND, ids)
     aliases: dict[int, list[str]] = {}
-    for version_id, alias in session.execute(
-        select(t.ModelAlias.version_id, t.ModelAlias.alias).where(t.ModelAlias.version_id.in_(ids))
-    ):
-        aliases.setdefault(version_id, []).append(alias)
+    if ids:
+        for version_id, alias in session.execute(_ALIASES, {"ids": ids}):
+            aliases.setdefault(version_id, []).append(alias)
+    # model_construct: these values come from the database, written through validated
+    # schemas, so validating them again on every read would only cost time.
     return [
-        ModelVersionSummary(
+        ModelVersionSummary.model_construct(
             model=model_name,
             version=mv.version,
-            stage=Stage(mv.stage),
+            stage=_STAGES[mv.stage],
             flavor=mv.flavor,
             manifest_digest=mv.manifest_digest,
             author=mv.author,
@@ -91,37 +121,25 @@ def _summaries(session: Session, rows: list[tuple[Any, str]]) -> list[ModelVersi
     ]
 
 
-def _dataset_inputs(session: Session, version_id: int) -> dict[str, list[DatasetVersionRef]]:
+def _dataset_inputs(session: Executor, version_id: int) -> dict[str, list[DatasetVersionRef]]:
     found: dict[str, list[DatasetVersionRef]] = {TRAINED_ON: [], EVALUATED_ON: []}
-    edges = session.execute(
-        select(t.LineageEdge.source, t.LineageEdge.relation).where(
-            t.LineageEdge.target == lineage.node(NodeKind.MODEL_VERSION, version_id),
-            t.LineageEdge.relation.in_(found),
-        )
-    ).all()
+    target = lineage.node(NodeKind.MODEL_VERSION, version_id)
+    edges = session.execute(_INPUT_EDGES, {"target": target}).all()
     ids = {int(source.partition(":")[2]): relation for source, relation in edges}
     if not ids:
         return found
-    for dv_id, name, version in session.execute(
-        select(t.DatasetVersion.id, t.Dataset.name, t.DatasetVersion.version)
-        .join(t.Dataset, t.Dataset.id == t.DatasetVersion.dataset_id)
-        .where(t.DatasetVersion.id.in_(ids))
-        .order_by(t.DatasetVersion.id)
-    ):
+    for dv_id, name, version in session.execute(_DATASET_REFS, {"ids": list(ids)}):
         found[ids[dv_id]].append(DatasetVersionRef(dataset=name, version=version))
     return found
 
 
-def to_schema(session: Session, mv: t.ModelVersion, model_name: str) -> ModelVersion:
+def to_schema(session: Executor, mv: Any, model_name: str) -> ModelVersion:
+    """`mv` is a ModelVersion object or a row with all of its columns."""
     summary = _summaries(session, [(mv, model_name)])[0]
     inputs = _dataset_inputs(session, mv.id)
     parent = None
     if mv.parent_id is not None:
-        pv, pm = session.execute(
-            select(t.ModelVersion.version, t.Model.name)
-            .join(t.Model, t.Model.id == t.ModelVersion.model_id)
-            .where(t.ModelVersion.id == mv.parent_id)
-        ).one()
+        pv, pm = session.execute(_PARENT, {"id": mv.parent_id}).one()
         parent = ModelVersionRef(model=pm, version=pv)
     return ModelVersion(
         **summary.model_dump(),
@@ -152,6 +170,10 @@ def _check_blobs(blobs: BlobStore, files: list[ManifestEntry]) -> None:
                 f"file '{entry.path}': size {entry.size} declared, but the uploaded blob "
                 f"{entry.sha256} has {size} bytes"
             )
+
+
+def _distinct(refs: list[DatasetVersionRef]) -> list[DatasetVersionRef]:
+    return list({(r.dataset, r.version): r for r in refs}.values())
 
 
 def create_version(
@@ -195,24 +217,45 @@ def create_version(
         )
         session.add(mv)
         session.flush()
-        tagstore.replace(session, KIND, mv.id, body.tags)
+        tagstore.add(session, KIND, mv.id, body.tags)
         target = lineage.node(NodeKind.MODEL_VERSION, mv.id)
-        for ds_id in train_ids:
-            lineage.add_edge(
-                session, lineage.node(NodeKind.DATASET_VERSION, ds_id), target, TRAINED_ON
-            )
-        for ds_id in eval_ids:
-            lineage.add_edge(
-                session, lineage.node(NodeKind.DATASET_VERSION, ds_id), target, EVALUATED_ON
-            )
+        edges = [(lineage.node(NodeKind.DATASET_VERSION, i), target, TRAINED_ON) for i in train_ids]
+        edges += [
+            (lineage.node(NodeKind.DATASET_VERSION, i), target, EVALUATED_ON) for i in eval_ids
+        ]
         if parent is not None:
-            lineage.add_edge(
-                session, lineage.node(NodeKind.MODEL_VERSION, parent.id), target, PARENT
-            )
+            edges.append((lineage.node(NodeKind.MODEL_VERSION, parent.id), target, PARENT))
         if body.run_id is not None:
-            lineage.add_edge(session, lineage.node(NodeKind.RUN, body.run_id), target, PRODUCED)
+            edges.append((lineage.node(NodeKind.RUN, body.run_id), target, PRODUCED))
+        lineage.add_edges(session, edges)
         session.flush()
-        version = to_schema(session, mv, m.name)
+        # Built from what was just written rather than read back: the same facts, fewer
+        # round trips on the hottest write path.
+        version = ModelVersion(
+            model=m.name,
+            version=mv.version,
+            stage=Stage.NONE,
+            flavor=mv.flavor,
+            manifest_digest=mv.manifest_digest,
+            author=mv.author,
+            run_id=mv.run_id,
+            description=mv.description,
+            tags=dict(body.tags),
+            aliases=[],
+            created_at=mv.created_at,
+            revision=mv.revision,
+            framework=mv.framework,
+            files=sorted(body.files, key=lambda e: e.path),
+            input_schema=body.input_schema,
+            output_schema=body.output_schema,
+            params=body.params,
+            metrics=body.metrics,
+            code=body.code,
+            environment=body.environment,
+            training_datasets=_distinct(body.training_datasets),
+            evaluation_datasets=_distinct(body.evaluation_datasets),
+            parent=body.parent,
+        )
         audit.append(
             session,
             actor,
@@ -227,9 +270,13 @@ def create_version(
 
 
 def get_version(db: Database, model: str, version: int) -> ModelVersion:
+    with db.rows() as connection:
+        row = connection.execute(_VERSION, {"model": model, "version": version}).first()
+        if row is not None:
+            return to_schema(connection, row, row.model_name)
     with db.reading() as session:
-        m, mv = find_version(session, model, version)
-        return to_schema(session, mv, m.name)
+        find_version(session, model, version)  # raises the NotFound that says which part
+    raise NotFound(f"model '{model}' has no version {version}")
 
 
 def get_by_alias(db: Database, model: str, alias: str) -> ModelVersion:
@@ -278,11 +325,12 @@ def list_versions(
     if risk_tier is not None:
         query = query.where(t.Model.risk_tier == risk_tier.value)
     query = query.order_by(order_key).limit(limit + 1)
-    with db.reading() as session:
-        if model is not None:
+    with db.rows() as connection:
+        rows = [(row, row.model_name) for row in connection.execute(query)]
+        items = _summaries(connection, rows[:limit])
+    if model is not None and not rows:
+        with db.reading() as session:
             find_model(session, model)  # a typo in the name is a 404, not an empty list
-        rows = [(row, row.model_name) for row in session.execute(query)]
-        items = _summaries(session, rows[:limit])
     nxt = encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
     return ModelVersionSummaryPage(items=items, next_cursor=nxt)
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -61,9 +61,8 @@ class Database:
         self.engine = make_engine(url, pool_size)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._write = sessionmaker(self.engine, expire_on_commit=False)
-        self._read = sessionmaker(
-            self.engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False
-        )
+        self._read_engine = self.engine.execution_options(sqlite_begin="DEFERRED")
+        self._read = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -83,6 +82,11 @@ class Database:
                 "a concurrent change created the same record first; "
                 "fetch the current state and retry"
             ) from exc
+
+    def rows(self) -> AbstractContextManager[Connection]:
+        """A read-only Core connection in one transaction: for hot paths that need rows,
+        not objects, and so skip the ORM's identity map and unit of work."""
+        return self._read_engine.begin()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

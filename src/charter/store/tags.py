@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, delete, exists, select
 from sqlalchemy.orm import Session, aliased
 
 from charter.domain.errors import InvalidInput
@@ -19,19 +19,28 @@ MAX_VALUE_LENGTH = 512
 S = TypeVar("S", bound=Select[Any])
 
 
-def load(session: Session, kind: str, ids: Iterable[int]) -> dict[int, dict[str, str]]:
+# Built once and reused: see registry/versions.py on why prebuilt statements matter.
+_LOAD = select(Tag.entity_id, Tag.key, Tag.value).where(
+    Tag.entity_kind == bindparam("kind"), Tag.entity_id.in_(bindparam("ids", expanding=True))
+)
+
+
+def load(session: Session | Connection, kind: str, ids: Iterable[int]) -> dict[int, dict[str, str]]:
     id_list = list(ids)
     result: dict[int, dict[str, str]] = defaultdict(dict)
     if not id_list:
         return result
-    rows = session.execute(
-        select(Tag.entity_id, Tag.key, Tag.value).where(
-            Tag.entity_kind == kind, Tag.entity_id.in_(id_list)
-        )
-    )
+    rows = session.execute(_LOAD, {"kind": kind, "ids": id_list})
     for entity_id, key, value in rows:
         result[entity_id][key] = value
     return result
+
+
+def add(session: Session, kind: str, entity_id: int, tags: dict[str, str]) -> None:
+    """Tags of an entity created in this transaction: nothing to delete first."""
+    session.add_all(
+        Tag(entity_kind=kind, entity_id=entity_id, key=k, value=v) for k, v in tags.items()
+    )
 
 
 def replace(session: Session, kind: str, entity_id: int, tags: dict[str, str]) -> None:

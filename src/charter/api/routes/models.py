@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from charter.api.deps import Context, IfMatch, require
 from charter.api.params import Cursor, Limit, NameQuery, ShortQuery, TagFilters, VersionPath
+from charter.api.render import json_response
 from charter.api.routing import CharterRoute
 from charter.domain.common import Name, Page
 from charter.domain.enums import Action, RiskTier, Stage
@@ -43,7 +44,7 @@ def create_model(
     return models.create_model(context.db, actor, body)
 
 
-@router.get("/models", summary="List and filter models")
+@router.get("/models", summary="List and filter models", response_model=Page[Model])
 def list_models(
     context: Context,
     actor: Reader,
@@ -56,26 +57,27 @@ def list_models(
     business_unit: ShortQuery = None,
     risk_tier: RiskTier | None = None,
     stage: Stage | None = None,
-) -> Page[Model]:
-    return models.list_models(
-        context.db,
-        cursor=cursor,
-        limit=limit,
-        name=name,
-        name_prefix=name_prefix,
-        tags=tag,
-        owner=owner,
-        business_unit=business_unit,
-        risk_tier=risk_tier,
-        stage=stage,
+) -> Response:
+    return json_response(
+        models.list_models(
+            context.db,
+            cursor=cursor,
+            limit=limit,
+            name=name,
+            name_prefix=name_prefix,
+            tags=tag,
+            owner=owner,
+            business_unit=business_unit,
+            risk_tier=risk_tier,
+            stage=stage,
+        )
     )
 
 
-@router.get("/models/{name}", summary="One model")
-def get_model(context: Context, name: Name, actor: Reader, response: Response) -> Model:
+@router.get("/models/{name}", summary="One model", response_model=Model)
+def get_model(context: Context, name: Name, actor: Reader) -> Response:
     found = models.get_model(context.db, name)
-    _etag(response, found.revision)
-    return found
+    return json_response(found, headers={"ETag": f'"{found.revision}"'})
 
 
 @router.patch("/models/{name}", summary="Change a model's attributes (needs If-Match)")
@@ -92,17 +94,27 @@ def update_model(
     return updated
 
 
-@router.post("/models/{name}/versions", status_code=201, summary="Register a model version")
+@router.post(
+    "/models/{name}/versions",
+    status_code=201,
+    summary="Register a model version",
+    response_model=ModelVersion,
+)
 def create_version(
     context: Context,
     name: Name,
     body: ModelVersionCreate,
     actor: Annotated[Actor, Depends(require(Action.VERSION_WRITE))],
-) -> ModelVersion:
-    return versions.create_version(context.db, context.blobs, actor, name, body)
+) -> Response:
+    created = versions.create_version(context.db, context.blobs, actor, name, body)
+    return json_response(created, status_code=201)
 
 
-@router.get("/models/{name}/versions", summary="List a model's versions")
+@router.get(
+    "/models/{name}/versions",
+    summary="List a model's versions",
+    response_model=Page[ModelVersionSummary],
+)
 def list_model_versions(
     context: Context,
     name: Name,
@@ -112,13 +124,19 @@ def list_model_versions(
     stage: Stage | None = None,
     tag: TagFilters = None,
     owner: NameQuery = None,
-) -> Page[ModelVersionSummary]:
-    return versions.list_versions(
-        context.db, model=name, cursor=cursor, limit=limit, stage=stage, tags=tag, owner=owner
+) -> Response:
+    return json_response(
+        versions.list_versions(
+            context.db, model=name, cursor=cursor, limit=limit, stage=stage, tags=tag, owner=owner
+        )
     )
 
 
-@router.get("/versions", summary="Search versions across all models")
+@router.get(
+    "/versions",
+    summary="Search versions across all models",
+    response_model=Page[ModelVersionSummary],
+)
 def search_versions(
     context: Context,
     actor: Reader,
@@ -131,28 +149,31 @@ def search_versions(
     owner: NameQuery = None,
     business_unit: ShortQuery = None,
     risk_tier: RiskTier | None = None,
-) -> Page[ModelVersionSummary]:
-    return versions.list_versions(
-        context.db,
-        model=model,
-        model_prefix=model_prefix,
-        cursor=cursor,
-        limit=limit,
-        stage=stage,
-        tags=tag,
-        owner=owner,
-        business_unit=business_unit,
-        risk_tier=risk_tier,
+) -> Response:
+    return json_response(
+        versions.list_versions(
+            context.db,
+            model=model,
+            model_prefix=model_prefix,
+            cursor=cursor,
+            limit=limit,
+            stage=stage,
+            tags=tag,
+            owner=owner,
+            business_unit=business_unit,
+            risk_tier=risk_tier,
+        )
     )
 
 
-@router.get("/models/{name}/versions/{version}", summary="One model version, in full")
-def get_version(
-    context: Context, name: Name, version: VersionPath, actor: Reader, response: Response
-) -> ModelVersion:
+@router.get(
+    "/models/{name}/versions/{version}",
+    summary="One model version, in full",
+    response_model=ModelVersion,
+)
+def get_version(context: Context, name: Name, version: VersionPath, actor: Reader) -> Response:
     found = versions.get_version(context.db, name, version)
-    _etag(response, found.revision)
-    return found
+    return json_response(found, headers={"ETag": f'"{found.revision}"'})
 
 
 @router.patch("/models/{name}/versions/{version}", summary="Change description or tags")

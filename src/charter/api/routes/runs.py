@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from charter.api.deps import Context, IfMatch, require
 from charter.api.params import Cursor, IdPath, Limit, NameQuery, TagFilters
+from charter.api.render import json_response
 from charter.api.routing import CharterRoute
 from charter.domain.common import Page
 from charter.domain.enums import Action, RunStatus
@@ -62,12 +63,16 @@ def update_run(
     return runs.update_run(context.db, actor, run_id, revision, body)
 
 
-@router.get("/lineage", summary="Upstream and downstream of a node, to a depth")
+@router.get(
+    "/lineage",
+    summary="Upstream and downstream of a node, to a depth",
+    response_model=LineageGraph,
+)
 def get_lineage(
     context: Context,
     actor: Reader,
     node: Annotated[str, Query(max_length=300, description="model:NAME@V, dataset:NAME@V, run:ID")],
     direction: Direction = "both",
     depth: Annotated[int, Query(ge=1, le=lineage.MAX_DEPTH)] = 5,
-) -> LineageGraph:
-    return lineage.lineage(context.db, node, direction, depth)
+) -> Response:
+    return json_response(lineage.lineage(context.db, node, direction, depth))
