@@ -19,7 +19,9 @@ bearer = HTTPBearer(auto_error=False, description="an API token from `charter to
 ACTION_ATTR = "charter_action"
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
+    # async on purpose: FastAPI runs a plain `def` dependency in the thread pool, and a
+    # thread hop per request costs more than this attribute read.
     context: AppContext = request.app.state.charter
     return context
 
@@ -42,7 +44,7 @@ def require(action: Action) -> Callable[..., object]:
             raise Unauthenticated(
                 "this route needs an API token: send 'Authorization: Bearer <token>'"
             )
-        context = get_context(request)
+        context: AppContext = request.app.state.charter
         actor = await run_in_threadpool(tokens.authenticate, context.db, credentials.credentials)
         client = request.client.host if request.client else None
         actor = Actor(
@@ -75,7 +77,7 @@ def revision_from(if_match: str | None) -> int:
     return int(raw)
 
 
-def if_match_revision(if_match: Annotated[str | None, Header()] = None) -> int:
+async def if_match_revision(if_match: Annotated[str | None, Header()] = None) -> int:
     return revision_from(if_match)
 
 
