@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from charter.access.principals import require_existing
 from charter.audit import log as audit
 from charter.domain.common import Page
 from charter.domain.enums import RiskTier, Stage
-from charter.domain.errors import Conflict
+from charter.domain.errors import Conflict, NotFound
 from charter.domain.identity import Actor
 from charter.domain.registry import Model, ModelCreate, ModelUpdate
 from charter.registry.common import check_revision, find_model
@@ -26,19 +29,28 @@ ModelPage = Page[Model]
 KIND = "model"
 
 
-def _aliases(session: Session, model_ids: list[int]) -> dict[int, dict[str, int]]:
+# Read statements built once (see registry/versions.py on why).
+_ALIASES = (
+    select(t.ModelAlias.model_id, t.ModelAlias.alias, t.ModelVersion.version)
+    .join(t.ModelVersion, t.ModelVersion.id == t.ModelAlias.version_id)
+    .where(t.ModelAlias.model_id.in_(bindparam("ids", expanding=True)))
+)
+_BY_NAME = select(t.Model.__table__).where(t.Model.name == bindparam("name"))
+_TIERS = {tier.value: tier for tier in RiskTier}
+
+
+def _aliases(session: Session | Connection, model_ids: list[int]) -> dict[int, dict[str, int]]:
     result: dict[int, dict[str, int]] = {i: {} for i in model_ids}
-    rows = session.execute(
-        select(t.ModelAlias.model_id, t.ModelAlias.alias, t.ModelVersion.version)
-        .join(t.ModelVersion, t.ModelVersion.id == t.ModelAlias.version_id)
-        .where(t.ModelAlias.model_id.in_(model_ids))
-    )
+    if not model_ids:
+        return result
+    rows = session.execute(_ALIASES, {"ids": model_ids})
     for model_id, alias, version in rows:
         result[model_id][alias] = version
     return result
 
 
-def to_schemas(session: Session, rows: list[t.Model]) -> list[Model]:
+def to_schemas(session: Session | Connection, rows: Sequence[Any]) -> list[Model]:
+    """`rows` are Model objects or rows with all of the models table's columns."""
     ids = [r.id for r in rows]
     tags = tagstore.load(session, KIND, ids)
     aliases = _aliases(session, ids)
@@ -46,7 +58,7 @@ def to_schemas(session: Session, rows: list[t.Model]) -> list[Model]:
         Model(
             name=r.name,
             description=r.description,
-            risk_tier=RiskTier(r.risk_tier),
+            risk_tier=_TIERS[r.risk_tier],
             business_owner=r.business_owner,
             technical_owner=r.technical_owner,
             business_unit=r.business_unit,
@@ -96,8 +108,11 @@ def create_model(db: Database, actor: Actor, body: ModelCreate) -> Model:
 
 
 def get_model(db: Database, name: str) -> Model:
-    with db.reading() as session:
-        return to_schemas(session, [find_model(session, name)])[0]
+    with db.rows() as connection:
+        row = connection.execute(_BY_NAME, {"name": name}).first()
+        if row is not None:
+            return to_schemas(connection, [row])[0]
+    raise NotFound(f"no model named '{name}'; list models with GET /api/v1/models")
 
 
 def list_models(
@@ -115,7 +130,9 @@ def list_models(
 ) -> Page[Model]:
     after, limit = decode_cursor(cursor), check_limit(limit)
     filters = tagstore.parse_filters(tags or [])
-    query, order_key = tagstore.restrict(select(t.Model), KIND, t.Model.id, filters, after)
+    query, order_key = tagstore.restrict(
+        select(t.Model.__table__), KIND, t.Model.id, filters, after
+    )
     if name is not None:
         query = query.where(t.Model.name == name)
     if name_prefix:
@@ -133,9 +150,9 @@ def list_models(
             )
         )
     query = query.order_by(order_key).limit(limit + 1)
-    with db.reading() as session:
-        rows = list(session.execute(query).scalars())
-        items = to_schemas(session, rows[:limit])
+    with db.rows() as connection:
+        rows = list(connection.execute(query))
+        items = to_schemas(connection, rows[:limit])
     nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return ModelPage(items=items, next_cursor=nxt)
 
