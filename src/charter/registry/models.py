@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -115,6 +116,35 @@ def get_model(db: Database, name: str) -> Model:
     raise NotFound(f"no model named '{name}'; list models with GET /api/v1/models")
 
 
+@functools.lru_cache(maxsize=512)
+def _list_statement(tag_shape: tuple[bool, ...], present: frozenset[str]) -> Any:
+    """The list statement for one combination of filters, built once, values bound
+    (see versions._search_statement for why)."""
+    filters = tagstore.bound_filters(tag_shape)
+    after: Any = bindparam("after")
+    query: Any = select(t.Model.__table__)
+    query, order_key = tagstore.restrict(query, KIND, t.Model.id, filters, after)
+    for field, column in (
+        ("name", t.Model.name),
+        ("business_unit", t.Model.business_unit),
+        ("risk_tier", t.Model.risk_tier),
+    ):
+        if field in present:
+            query = query.where(column == bindparam(field))
+    if "prefix" in present:
+        query = query.where(t.Model.name.like(bindparam("prefix"), escape=tagstore.LIKE_ESCAPE))
+    if "owner" in present:
+        owner: Any = bindparam("owner")
+        query = query.where((t.Model.business_owner == owner) | (t.Model.technical_owner == owner))
+    if "stage" in present:
+        query = query.where(
+            exists().where(
+                t.ModelVersion.model_id == t.Model.id, t.ModelVersion.stage == bindparam("stage")
+            )
+        )
+    return query.order_by(order_key).limit(bindparam("limit"))
+
+
 def list_models(
     db: Database,
     *,
@@ -130,28 +160,19 @@ def list_models(
 ) -> Page[Model]:
     after, limit = decode_cursor(cursor), check_limit(limit)
     filters = tagstore.parse_filters(tags or [])
-    query, order_key = tagstore.restrict(
-        select(t.Model.__table__), KIND, t.Model.id, filters, after
-    )
-    if name is not None:
-        query = query.where(t.Model.name == name)
-    if name_prefix:
-        query = query.where(t.Model.name.startswith(name_prefix, autoescape=True))
-    if owner is not None:
-        query = query.where((t.Model.business_owner == owner) | (t.Model.technical_owner == owner))
-    if business_unit is not None:
-        query = query.where(t.Model.business_unit == business_unit)
-    if risk_tier is not None:
-        query = query.where(t.Model.risk_tier == risk_tier.value)
-    if stage is not None:
-        query = query.where(
-            exists().where(
-                t.ModelVersion.model_id == t.Model.id, t.ModelVersion.stage == stage.value
-            )
-        )
-    query = query.order_by(order_key).limit(limit + 1)
+    present = {
+        "name": name,
+        "prefix": tagstore.like_prefix(name_prefix) if name_prefix else None,
+        "owner": owner,
+        "business_unit": business_unit,
+        "risk_tier": risk_tier.value if risk_tier is not None else None,
+        "stage": stage.value if stage is not None else None,
+    }
+    params: dict[str, Any] = {k: v for k, v in present.items() if v is not None}
+    query = _list_statement(tuple(v is not None for _, v in filters), frozenset(params))
+    params |= tagstore.filter_params(filters) | {"after": after, "limit": limit + 1}
     with db.rows() as connection:
-        rows = list(connection.execute(query))
+        rows = list(connection.execute(query, params))
         items = to_schemas(connection, rows[:limit])
     nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return ModelPage(items=items, next_cursor=nxt)

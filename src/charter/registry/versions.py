@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -295,6 +296,35 @@ def get_by_alias(db: Database, model: str, alias: str) -> ModelVersion:
         return to_schema(session, row, m.name)
 
 
+@functools.lru_cache(maxsize=512)
+def _search_statement(tag_shape: tuple[bool, ...], present: frozenset[str]) -> Any:
+    """The search statement for one combination of filters, built once, values bound.
+
+    Building a select with its joins and tag probes costs SQLAlchemy several times what
+    SQLite needs to run it, so each shape is built once and reused with parameters.
+    Plain rows of the summary columns: manifests, schemas and environments stay on disk.
+    """
+    query: Any = select(*SUMMARY_COLUMNS, t.Model.name.label("model_name"))
+    filters = tagstore.bound_filters(tag_shape)
+    query, order_key = tagstore.restrict(
+        query, KIND, t.ModelVersion.id, filters, bindparam("after")
+    )
+    query = query.join(t.Model, t.Model.id == t.ModelVersion.model_id)
+    columns = {
+        "model": t.Model.name,
+        "stage": t.ModelVersion.stage,
+        "owner": t.ModelVersion.author,
+        "business_unit": t.Model.business_unit,
+        "risk_tier": t.Model.risk_tier,
+    }
+    for name, column in columns.items():
+        if name in present:
+            query = query.where(column == bindparam(name))
+    if "prefix" in present:
+        query = query.where(t.Model.name.like(bindparam("prefix"), escape=tagstore.LIKE_ESCAPE))
+    return query.order_by(order_key).limit(bindparam("limit"))
+
+
 def list_versions(
     db: Database,
     *,
@@ -310,26 +340,20 @@ def list_versions(
 ) -> Page[ModelVersionSummary]:
     after, limit = decode_cursor(cursor), check_limit(limit)
     filters = tagstore.parse_filters(tags or [])
-    # Plain rows of the summary columns: manifests, schemas and environments stay on disk,
-    # and no ORM identity bookkeeping is paid for rows that are only rendered.
-    query: Any = select(*SUMMARY_COLUMNS, t.Model.name.label("model_name"))
-    query, order_key = tagstore.restrict(query, KIND, t.ModelVersion.id, filters, after)
-    query = query.join(t.Model, t.Model.id == t.ModelVersion.model_id)
-    if model is not None:
-        query = query.where(t.Model.name == model)
-    if model_prefix:
-        query = query.where(t.Model.name.startswith(model_prefix, autoescape=True))
-    if stage is not None:
-        query = query.where(t.ModelVersion.stage == stage.value)
-    if owner is not None:
-        query = query.where(t.ModelVersion.author == owner)
-    if business_unit is not None:
-        query = query.where(t.Model.business_unit == business_unit)
-    if risk_tier is not None:
-        query = query.where(t.Model.risk_tier == risk_tier.value)
-    query = query.order_by(order_key).limit(limit + 1)
+    present = {
+        "model": model,
+        "prefix": tagstore.like_prefix(model_prefix) if model_prefix else None,
+        "stage": stage.value if stage is not None else None,
+        "owner": owner,
+        "business_unit": business_unit,
+        "risk_tier": risk_tier.value if risk_tier is not None else None,
+    }
+    params: dict[str, Any] = {k: v for k, v in present.items() if v is not None}
+    shape = tuple(value is not None for _, value in filters)
+    query = _search_statement(shape, frozenset(params))
+    params |= tagstore.filter_params(filters) | {"after": after, "limit": limit + 1}
     with db.rows() as connection:
-        rows = [(row, row.model_name) for row in connection.execute(query)]
+        rows = [(row, row.model_name) for row in connection.execute(query, params)]
         items = _summaries(connection, rows[:limit])
     if model is not None and not rows:
         with db.reading() as session:

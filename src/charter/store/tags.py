@@ -50,6 +50,33 @@ def replace(session: Session, kind: str, entity_id: int, tags: dict[str, str]) -
     )
 
 
+LIKE_ESCAPE = "\\"
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching names that start with `prefix` literally."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def bound_filters(shape: tuple[bool, ...]) -> list[tuple[Any, Any]]:
+    """Tag filters whose keys and values are bound parameters tag_key_N / tag_value_N."""
+    return [
+        (bindparam(f"tag_key_{i}"), bindparam(f"tag_value_{i}") if has_value else None)
+        for i, has_value in enumerate(shape)
+    ]
+
+
+def filter_params(filters: Sequence[tuple[str, str | None]]) -> dict[str, str]:
+    """The values for the parameters of bound_filters, in the same order."""
+    params: dict[str, str] = {}
+    for i, (key, value) in enumerate(filters):
+        params[f"tag_key_{i}"] = key
+        if value is not None:
+            params[f"tag_value_{i}"] = value
+    return params
+
+
 def parse_filters(raw: Sequence[str]) -> list[tuple[str, str | None]]:
     """'key:value' matches that value, 'key' alone matches any value."""
     if len(raw) > MAX_FILTERS:
@@ -85,10 +112,12 @@ def restrict(
     query: S,
     kind: str,
     id_column: Any,
-    filters: Sequence[tuple[str, str | None]],
-    after: int,
+    filters: Sequence[tuple[Any, Any]],
+    after: Any,
 ) -> tuple[S, Any]:
     """Keep rows carrying every tag and continue after `after`; return the key to order by.
+
+    Keys, values and `after` are plain values or bound parameters (see bound_filters).
 
     With a 'key:value' filter the walk is driven by ix_tags_lookup, whose entries for one
     (kind, key, value) are already sorted by entity id: the page is read in order from the
