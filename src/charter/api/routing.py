@@ -9,15 +9,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-
-def _refusal(value: str) -> str | None:
-    if "\x00" in value:
-        return "strings must not contain the NUL character (\\u0000)"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "strings must be valid Unicode: a \\ud800-\\udfff escape must be a surrogate pair"
-    return None
+from charter.domain.common import unstorable
 
 
 def strict_json(body: bytes) -> Any:
@@ -42,12 +34,14 @@ def strict_json(body: bytes) -> Any:
         elif isinstance(item, list):
             pending.extend((f"{where}.{i}" if where else str(i), v) for i, v in enumerate(item))
         for location, value in strings:
-            reason = _refusal(value)
+            reason = unstorable(value)
             if reason is not None:
                 # FastAPI turns a JSONDecodeError into a 422 naming the reason.
                 text = body.decode("utf-8", errors="replace")
                 shown = location.encode("ascii", "backslashreplace").decode()[:200]
-                raise json.JSONDecodeError(f"{reason}, at {shown or 'the top level'}", text, 0)
+                raise json.JSONDecodeError(
+                    f"strings {reason}, at {shown or 'the top level'}", text, 0
+                )
     return document
 
 

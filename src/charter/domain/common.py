@@ -14,15 +14,24 @@ _NAME_RE = re.compile(NAME_PATTERN)
 MAX_JSON_DEPTH = 16
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL cannot store NUL in text, and a lone surrogate cannot be encoded as UTF-8
-    # at all; refuse both up front so both backends agree and every read can render it.
+def unstorable(value: str) -> str | None:
+    """Why no database can keep `value`, or None.
+
+    PostgreSQL cannot store NUL in text, and a lone surrogate cannot be encoded as UTF-8
+    at all; both are refused up front so both backends agree and every read can render.
+    """
     if "\x00" in value:
-        raise ValueError("must not contain the NUL character")
+        return "must not contain the NUL character (\\u0000)"
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text (it has a lone surrogate)") from None
+        return "must be valid Unicode text (a \\ud800-\\udfff escape must be a surrogate pair)"
+    return None
+
+
+def _no_nul(value: str) -> str:
+    if (reason := unstorable(value)) is not None:
+        raise ValueError(reason)
     return value
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,8 +11,6 @@ import pytest
 
 import charter
 from charter.client.environment import capture_code_ref, capture_environment
-
-needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
 
 def git(repo: Path, *args: str) -> str:
@@ -62,7 +59,6 @@ def test_environment_has_python_platform_and_every_distribution() -> None:
     assert all(version for version in env.packages.values())
 
 
-@needs_git
 def test_code_ref_of_a_clean_checkout(repo: Path) -> None:
     ref = capture_code_ref(repo / "pkg" / "train.py")
     assert ref is not None
@@ -72,7 +68,6 @@ def test_code_ref_of_a_clean_checkout(repo: Path) -> None:
     assert ref.repository == str(repo.resolve())
 
 
-@needs_git
 def test_modified_and_untracked_files_make_it_dirty(repo: Path) -> None:
     script = repo / "pkg" / "train.py"
     script.write_text("print('changed')\n")
@@ -84,7 +79,6 @@ def test_modified_and_untracked_files_make_it_dirty(repo: Path) -> None:
     assert capture_code_ref(script).dirty is True  # type: ignore[union-attr]
 
 
-@needs_git
 def test_remote_url_is_recorded_without_credentials(repo: Path) -> None:
     git(repo, "remote", "add", "origin", "https://alice:s3cret@git.example.com:8443/ml/credit.git")
     ref = capture_code_ref(repo / "pkg" / "train.py")
@@ -93,7 +87,6 @@ def test_remote_url_is_recorded_without_credentials(repo: Path) -> None:
     assert "s3cret" not in ref.model_dump_json()
 
 
-@needs_git
 def test_repository_without_commits_has_no_commit(isolated: Path) -> None:
     git(isolated, "init", "-q")
     script = isolated / "train.py"
@@ -103,7 +96,6 @@ def test_repository_without_commits_has_no_commit(isolated: Path) -> None:
     assert ref.commit is None and ref.dirty is True and ref.path == "train.py"
 
 
-@needs_git
 def test_interactive_session_uses_the_current_directory(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -113,14 +105,12 @@ def test_interactive_session_uses_the_current_directory(
     assert ref.commit == git(repo, "rev-parse", "HEAD") and ref.path is None
 
 
-@needs_git
 def test_outside_a_repository_there_is_no_code_ref(isolated: Path) -> None:
     script = isolated / "train.py"
     script.write_text("x = 1\n")
     assert capture_code_ref(script) is None
 
 
-@needs_git
 def test_without_git_there_is_no_code_ref(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

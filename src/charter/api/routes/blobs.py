@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +21,7 @@ from charter.domain.common import Name
 from charter.domain.enums import Action
 from charter.domain.errors import CharterError, InvalidInput, NotFound
 from charter.domain.identity import Actor
-from charter.registry import versions
+from charter.registry import blobs, versions
 
 router = APIRouter(tags=["artifacts"], route_class=CharterRoute)
 Sha = Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$", description="SHA-256, lowercase hex")]
@@ -32,13 +32,9 @@ class TooLarge(CharterError):
     code = "too_large"
 
 
-def _stream(context: Context, sha256: str) -> Iterator[bytes]:
-    return context.blobs.open_chunks(sha256)
-
-
 def _blob_response(context: Context, sha256: str, filename: str | None = None) -> Response:
     size = context.blobs.size(sha256)
-    chunks = _stream(context, sha256)
+    chunks = context.blobs.open_chunks(sha256)
     headers = {
         "Content-Length": str(size),
         "ETag": f'"{sha256}"',
@@ -50,8 +46,6 @@ def _blob_response(context: Context, sha256: str, filename: str | None = None) -
 
 
 def _b64(hex_digest: str) -> str:
-    import base64
-
     return base64.b64encode(bytes.fromhex(hex_digest)).decode()
 
 
@@ -80,7 +74,9 @@ async def upload_blob(
                         f"blob exceeds the {limit}-byte upload limit (CHARTER_MAX_UPLOAD_BYTES)"
                     )
                 spool.write(chunk)
-        return await run_in_threadpool(context.blobs.put_file, Path(name), sha256)
+        return await run_in_threadpool(
+            blobs.store_blob, context.db, context.blobs, actor, Path(name), sha256
+        )
     finally:
         Path(name).unlink(missing_ok=True)
 
