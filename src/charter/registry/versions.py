@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import Text, bindparam, cast, delete, select
 from sqlalchemy.orm import Session
 
 from charter.artifacts.blobstore import BlobStore
 from charter.audit import log as audit
 from charter.domain.artifacts import Manifest, ManifestEntry
 from charter.domain.common import (
-    CodeRef,
-    ColumnSchema,
     DatasetVersionRef,
-    Environment,
-    ModelVersionRef,
     Page,
     is_name,
 )
@@ -44,6 +41,7 @@ from charter.store import tables as t
 from charter.store import tags as tagstore
 from charter.store.engine import Database
 from charter.store.pagination import check_limit, decode_cursor, encode_cursor
+from charter.store.tables import utcnow
 
 # Module-level, so pydantic's weakly cached generic class is built once, not per call.
 ModelVersionSummaryPage = Page[ModelVersionSummary]
@@ -51,114 +49,75 @@ ModelVersionSummaryPage = Page[ModelVersionSummary]
 
 KIND = "model_version"
 TRAINED_ON, EVALUATED_ON, PARENT, PRODUCED = "trained_on", "evaluated_on", "parent", "produced"
-SUMMARY_COLUMNS = (
-    t.ModelVersion.id,
-    t.ModelVersion.version,
-    t.ModelVersion.stage,
-    t.ModelVersion.flavor,
-    t.ModelVersion.manifest_digest,
-    t.ModelVersion.author,
-    t.ModelVersion.run_id,
-    t.ModelVersion.description,
-    t.ModelVersion.created_at,
-    t.ModelVersion.revision,
-)
-
+SUMMARY_FIELDS = set(ModelVersionSummary.model_fields)
+DOCUMENT_FIELDS = set(ModelVersion.model_fields) - SUMMARY_FIELDS - {"environment"}
 
 # Read statements are built once and reused with bound parameters: SQLAlchemy's per-call
 # statement construction and result adaptation cost more than these indexed queries.
 _ALIASES = select(t.ModelAlias.version_id, t.ModelAlias.alias).where(
     t.ModelAlias.version_id.in_(bindparam("ids", expanding=True))
 )
-_INPUT_EDGES = select(t.LineageEdge.source, t.LineageEdge.relation).where(
-    t.LineageEdge.target == bindparam("target"),
-    t.LineageEdge.relation.in_([TRAINED_ON, EVALUATED_ON]),
-)
-_DATASET_REFS = (
-    select(t.DatasetVersion.id, t.Dataset.name, t.DatasetVersion.version)
-    .join(t.Dataset, t.Dataset.id == t.DatasetVersion.dataset_id)
-    .where(t.DatasetVersion.id.in_(bindparam("ids", expanding=True)))
-    .order_by(t.DatasetVersion.id)
-)
-_PARENT = (
-    select(t.ModelVersion.version, t.Model.name)
-    .join(t.Model, t.Model.id == t.ModelVersion.model_id)
-    .where(t.ModelVersion.id == bindparam("id"))
+# The environment lists every installed package, so it is read only for a single version
+# and stays out of the documents; cast to text so both drivers hand back JSON text.
+_FULL = (
+    t.ModelVersion.summary,
+    t.ModelVersion.document,
+    cast(t.ModelVersion.environment, Text).label("environment"),
 )
 _VERSION = (
-    select(t.ModelVersion.__table__, t.Model.name.label("model_name"))
+    select(*_FULL)
     .join(t.Model, t.Model.id == t.ModelVersion.model_id)
     .where(t.Model.name == bindparam("model"), t.ModelVersion.version == bindparam("version"))
 )
-Executor = Session | Connection
+_BY_ALIAS = (
+    select(*_FULL)
+    .join(t.ModelAlias, t.ModelAlias.version_id == t.ModelVersion.id)
+    .where(t.ModelAlias.model_id == bindparam("model_id"), t.ModelAlias.alias == bindparam("alias"))
+)
 _SUMMARY_LIST = TypeAdapter(list[ModelVersionSummary])
 
 
-def _summaries(session: Executor, rows: list[tuple[Any, str]]) -> list[ModelVersionSummary]:
-    """Rows are model versions or plain rows of SUMMARY_COLUMNS, each with its model's name."""
-    ids = [mv.id for mv, _ in rows]
-    tags = tagstore.load(session, KIND, ids)
-    aliases: dict[int, list[str]] = {}
-    if ids:
-        for version_id, alias in session.execute(_ALIASES, {"ids": ids}):
-            aliases.setdefault(version_id, []).append(alias)
-    # One validation call for the whole page: pydantic-core validates a list of plain
-    # dicts far faster than it constructs the models one by one.
-    return _SUMMARY_LIST.validate_python(
-        [
-            {
-                "model": model_name,
-                "version": mv.version,
-                "stage": mv.stage,
-                "flavor": mv.flavor,
-                "manifest_digest": mv.manifest_digest,
-                "author": mv.author,
-                "run_id": mv.run_id,
-                "description": mv.description,
-                "tags": tags.get(mv.id, {}),
-                "aliases": sorted(aliases.get(mv.id, [])),
-                "created_at": mv.created_at,
-                "revision": mv.revision,
-            }
-            for mv, model_name in rows
-        ]
+def _summary_from_tables(session: Session, mv: t.ModelVersion, model_name: str) -> str:
+    """The summary document, computed from the normalised tables, which stay the truth."""
+    aliases = session.execute(_ALIASES, {"ids": [mv.id]}).all()
+    summary = ModelVersionSummary(
+        model=model_name,
+        version=mv.version,
+        stage=Stage(mv.stage),
+        flavor=mv.flavor,
+        manifest_digest=mv.manifest_digest,
+        author=mv.author,
+        run_id=mv.run_id,
+        description=mv.description,
+        tags=tagstore.load(session, KIND, [mv.id]).get(mv.id, {}),
+        aliases=sorted(alias for _, alias in aliases),
+        created_at=mv.created_at,
+        revision=mv.revision,
+    )
+    return summary.model_dump_json()
+
+
+def _refresh(session: Session, mv: t.ModelVersion, model_name: str) -> None:
+    """Rewrite the stored summary after a change, in the same transaction as the change."""
+    session.flush()
+    mv.summary = _summary_from_tables(session, mv, model_name)
+    session.flush()
+
+
+def _document(version: ModelVersion) -> str:
+    return version.model_dump_json(include=DOCUMENT_FIELDS)
+
+
+def _assemble(summary: str, document: str, environment: str | None) -> ModelVersion:
+    """One version from its stored documents: joined as text, then validated in one call."""
+    return ModelVersion.model_validate_json(
+        f'{summary[:-1]},"environment":{environment or "null"},{document[1:]}'
     )
 
 
-def _dataset_inputs(session: Executor, version_id: int) -> dict[str, list[DatasetVersionRef]]:
-    found: dict[str, list[DatasetVersionRef]] = {TRAINED_ON: [], EVALUATED_ON: []}
-    target = lineage.node(NodeKind.MODEL_VERSION, version_id)
-    edges = session.execute(_INPUT_EDGES, {"target": target}).all()
-    ids = {int(source.partition(":")[2]): relation for source, relation in edges}
-    if not ids:
-        return found
-    for dv_id, name, version in session.execute(_DATASET_REFS, {"ids": list(ids)}):
-        found[ids[dv_id]].append(DatasetVersionRef(dataset=name, version=version))
-    return found
-
-
-def to_schema(session: Executor, mv: Any, model_name: str) -> ModelVersion:
-    """`mv` is a ModelVersion object or a row with all of its columns."""
-    summary = _summaries(session, [(mv, model_name)])[0]
-    inputs = _dataset_inputs(session, mv.id)
-    parent = None
-    if mv.parent_id is not None:
-        pv, pm = session.execute(_PARENT, {"id": mv.parent_id}).one()
-        parent = ModelVersionRef(model=pm, version=pv)
-    return ModelVersion(
-        **summary.model_dump(),
-        framework=mv.framework,
-        files=[ManifestEntry(**f) for f in mv.manifest],
-        input_schema=[ColumnSchema(**c) for c in mv.input_schema],
-        output_schema=[ColumnSchema(**c) for c in mv.output_schema],
-        params=mv.params,
-        metrics=mv.metrics,
-        code=CodeRef(**mv.code) if mv.code else None,
-        environment=Environment(**mv.environment) if mv.environment else None,
-        training_datasets=inputs[TRAINED_ON],
-        evaluation_datasets=inputs[EVALUATED_ON],
-        parent=parent,
-    )
+def _stored(mv: t.ModelVersion) -> ModelVersion:
+    env = None if mv.environment is None else json.dumps(mv.environment)
+    return _assemble(mv.summary, mv.document, env)
 
 
 def _check_blobs(blobs: BlobStore, files: list[ManifestEntry]) -> None:
@@ -200,14 +159,41 @@ def create_version(
             raise InvalidInput(f"run_id: no run {body.run_id}; create the run first")
         m.latest_version += 1
         m.revision += 1
+        # Built from the request rather than read back: the same facts, fewer round
+        # trips on the hottest write path.
+        version = ModelVersion(
+            model=m.name,
+            version=m.latest_version,
+            stage=Stage.NONE,
+            flavor=body.flavor,
+            manifest_digest=manifest.digest,
+            author=actor.name,
+            run_id=body.run_id,
+            description=body.description,
+            tags=dict(body.tags),
+            aliases=[],
+            created_at=utcnow(),
+            revision=1,
+            framework=body.framework,
+            files=sorted(body.files, key=lambda e: e.path),
+            input_schema=body.input_schema,
+            output_schema=body.output_schema,
+            params=body.params,
+            metrics=body.metrics,
+            code=body.code,
+            environment=body.environment,
+            training_datasets=_distinct(body.training_datasets),
+            evaluation_datasets=_distinct(body.evaluation_datasets),
+            parent=body.parent,
+        )
         mv = t.ModelVersion(
             model_id=m.id,
-            version=m.latest_version,
+            version=version.version,
             stage=Stage.NONE.value,
             flavor=body.flavor,
             framework=body.framework,
             description=body.description,
-            manifest=[e.model_dump() for e in sorted(body.files, key=lambda e: e.path)],
+            manifest=[e.model_dump() for e in version.files],
             manifest_digest=manifest.digest,
             input_schema=[c.model_dump() for c in body.input_schema],
             output_schema=[c.model_dump() for c in body.output_schema],
@@ -218,6 +204,10 @@ def create_version(
             parent_id=parent.id if parent else None,
             run_id=body.run_id,
             author=actor.name,
+            created_at=version.created_at,
+            revision=1,
+            summary=version.model_dump_json(include=SUMMARY_FIELDS),
+            document=_document(version),
         )
         session.add(mv)
         session.flush()
@@ -233,33 +223,6 @@ def create_version(
             edges.append((lineage.node(NodeKind.RUN, body.run_id), target, PRODUCED))
         lineage.add_edges(session, edges)
         session.flush()
-        # Built from what was just written rather than read back: the same facts, fewer
-        # round trips on the hottest write path.
-        version = ModelVersion(
-            model=m.name,
-            version=mv.version,
-            stage=Stage.NONE,
-            flavor=mv.flavor,
-            manifest_digest=mv.manifest_digest,
-            author=mv.author,
-            run_id=mv.run_id,
-            description=mv.description,
-            tags=dict(body.tags),
-            aliases=[],
-            created_at=mv.created_at,
-            revision=mv.revision,
-            framework=mv.framework,
-            files=sorted(body.files, key=lambda e: e.path),
-            input_schema=body.input_schema,
-            output_schema=body.output_schema,
-            params=body.params,
-            metrics=body.metrics,
-            code=body.code,
-            environment=body.environment,
-            training_datasets=_distinct(body.training_datasets),
-            evaluation_datasets=_distinct(body.evaluation_datasets),
-            parent=body.parent,
-        )
         audit.append(
             session,
             actor,
@@ -276,8 +239,8 @@ def create_version(
 def get_version(db: Database, model: str, version: int) -> ModelVersion:
     with db.rows() as connection:
         row = connection.execute(_VERSION, {"model": model, "version": version}).first()
-        if row is not None:
-            return to_schema(connection, row, row.model_name)
+    if row is not None:
+        return _assemble(row.summary, row.document, row.environment)
     with db.reading() as session:
         find_version(session, model, version)  # raises the NotFound that says which part
     raise NotFound(f"model '{model}' has no version {version}")
@@ -286,14 +249,10 @@ def get_version(db: Database, model: str, version: int) -> ModelVersion:
 def get_by_alias(db: Database, model: str, alias: str) -> ModelVersion:
     with db.reading() as session:
         m = find_model(session, model)
-        row = session.execute(
-            select(t.ModelVersion)
-            .join(t.ModelAlias, t.ModelAlias.version_id == t.ModelVersion.id)
-            .where(t.ModelAlias.model_id == m.id, t.ModelAlias.alias == alias)
-        ).scalar_one_or_none()
+        row = session.execute(_BY_ALIAS, {"model_id": m.id, "alias": alias}).first()
         if row is None:
             raise NotFound(f"model '{model}' has no alias '{alias}'")
-        return to_schema(session, row, m.name)
+        return _assemble(row.summary, row.document, row.environment)
 
 
 @functools.lru_cache(maxsize=512)
@@ -302,9 +261,9 @@ def _search_statement(tag_shape: tuple[bool, ...], present: frozenset[str]) -> A
 
     Building a select with its joins and tag probes costs SQLAlchemy several times what
     SQLite needs to run it, so each shape is built once and reused with parameters.
-    Plain rows of the summary columns: manifests, schemas and environments stay on disk.
+    It reads each version's stored summary: one query and one parse per page.
     """
-    query: Any = select(*SUMMARY_COLUMNS, t.Model.name.label("model_name"))
+    query: Any = select(t.ModelVersion.id, t.ModelVersion.summary)
     filters = tagstore.bound_filters(tag_shape)
     query, order_key = tagstore.restrict(
         query, KIND, t.ModelVersion.id, filters, bindparam("after")
@@ -353,12 +312,12 @@ def list_versions(
     query = _search_statement(shape, frozenset(params))
     params |= tagstore.filter_params(filters) | {"after": after, "limit": limit + 1}
     with db.rows() as connection:
-        rows = [(row, row.model_name) for row in connection.execute(query, params)]
-        items = _summaries(connection, rows[:limit])
+        rows = connection.execute(query, params).all()
+    items = _SUMMARY_LIST.validate_json("[" + ",".join(row.summary for row in rows[:limit]) + "]")
     if model is not None and not rows:
         with db.reading() as session:
             find_model(session, model)  # a typo in the name is a 404, not an empty list
-    nxt = encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
+    nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return ModelVersionSummaryPage(items=items, next_cursor=nxt)
 
 
@@ -377,7 +336,7 @@ def update_version(
         if body.tags is not None:
             tagstore.replace(session, KIND, mv.id, body.tags)
         mv.revision += 1
-        session.flush()
+        _refresh(session, mv, m.name)
         after = {
             "description": mv.description,
             "tags": tagstore.load(session, KIND, [mv.id])[mv.id],
@@ -389,7 +348,7 @@ def update_version(
             f"model:{model}@{version}",
             {"before": before, "after": after},
         )
-        return to_schema(session, mv, m.name)
+        return _stored(mv)
 
 
 def set_stage(
@@ -410,7 +369,7 @@ def set_stage(
         session.add(transition)
         mv.stage = body.stage.value
         mv.revision += 1
-        session.flush()
+        _refresh(session, mv, m.name)
         audit.append(
             session,
             actor,
@@ -418,7 +377,7 @@ def set_stage(
             f"model:{model}@{version}",
             {"from": transition.from_stage, "to": transition.to_stage, "comment": body.comment},
         )
-        return to_schema(session, mv, m.name)
+        return _stored(mv)
 
 
 def stage_history(db: Database, model: str, version: int) -> list[StageTransition]:
@@ -463,7 +422,9 @@ def set_alias(db: Database, actor: Actor, model: str, alias: str, version: int) 
         else:
             previous = session.get(t.ModelVersion, existing.version_id)
             existing.version_id = mv.id
-        session.flush()
+        _refresh(session, mv, m.name)
+        if previous is not None and previous.id != mv.id:
+            _refresh(session, previous, m.name)
         audit.append(
             session,
             actor,
@@ -471,7 +432,7 @@ def set_alias(db: Database, actor: Actor, model: str, alias: str, version: int) 
             f"model:{model}#{alias}",
             {"from": previous.version if previous else None, "to": mv.version},
         )
-        return to_schema(session, mv, m.name)
+        return _stored(mv)
 
 
 def delete_alias(db: Database, actor: Actor, model: str, alias: str) -> None:
@@ -484,6 +445,8 @@ def delete_alias(db: Database, actor: Actor, model: str, alias: str) -> None:
         session.execute(
             delete(t.ModelAlias).where(t.ModelAlias.model_id == m.id, t.ModelAlias.alias == alias)
         )
+        if previous is not None:
+            _refresh(session, previous, m.name)
         audit.append(
             session,
             actor,

@@ -129,6 +129,11 @@ class ModelVersion(Base):
     author: Mapped[str] = mapped_column(String(128), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    # Read copies, as JSON text, so a lookup or a page is one query and one parse: the
+    # version's summary (rewritten from the tables above on every change) and its
+    # immutable details except the environment (written once, at registration).
+    summary: Mapped[str] = mapped_column(Text)
+    document: Mapped[str] = mapped_column(Text)
 
 
 class StageTransition(Base):

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import event, insert, update
 
+from charter.domain.enums import Stage
+from charter.domain.registry import ModelVersionSummary
 from charter.registry import models, versions
 from charter.store import tables as t
 from charter.store.engine import Database
@@ -16,6 +18,11 @@ from charter.store.engine import Database
 MODELS, PER_MODEL = 400, 10
 UNITS = ["retail", "corporate", "wealth", "insurance", "markets"]
 TIERS = ["high", "limited", "minimal"]
+DOC = (
+    '{"framework": null, "files": [], "input_schema": [], "output_schema": [], "params": {},'
+    ' "metrics": {}, "code": null, "training_datasets": [], "evaluation_datasets": [],'
+    ' "parent": null}'
+)
 
 
 @pytest.fixture
@@ -44,6 +51,22 @@ def populated(db: Database) -> Database:
     for v in range(PER_MODEL):
         for m in range(MODELS):
             vid = len(version_rows) + 1
+            tags = {"bu": UNITS[m % 5], "risk": TIERS[m % 3]}
+            if v % 2:
+                tags["team"] = f"t{m % 7}"
+            summary = ModelVersionSummary(
+                model=f"model-{m:04d}",
+                version=v + 1,
+                stage=Stage.NONE,
+                flavor="skops",
+                manifest_digest="0" * 64,
+                author="bench",
+                run_id=None,
+                description="",
+                tags=tags,
+                created_at=now,
+                revision=1,
+            )
             version_rows.append(
                 {
                     "id": vid,
@@ -61,11 +84,10 @@ def populated(db: Database) -> Database:
                     "author": "bench",
                     "created_at": now,
                     "revision": 1,
+                    "summary": summary.model_dump_json(),
+                    "document": "{}",
                 }
             )
-            tags = {"bu": UNITS[m % 5], "risk": TIERS[m % 3]}
-            if v % 2:
-                tags["team"] = f"t{m % 7}"
             tag_rows += [
                 {"entity_kind": "model_version", "entity_id": vid, "key": k, "value": val}
                 for k, val in tags.items()
@@ -126,11 +148,49 @@ def test_two_tag_search_walks_the_tag_index(populated: Database) -> None:
     )
 
 
+def test_a_page_of_versions_or_one_version_is_one_statement(populated: Database) -> None:
+    db = populated
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.startswith(("BEGIN", "COMMIT", "ROLLBACK", "select pg_", "SELECT 1")):
+            statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        page = versions.list_versions(db, tags=["bu:retail", "risk:high"], limit=100)
+        assert len(page.items) == 100
+        assert len(statements) == 1, statements
+        statements.clear()
+        with db.transaction() as session:
+            session.execute(
+                update(t.ModelVersion).where(t.ModelVersion.id == 1).values(document=DOC)
+            )
+        statements.clear()
+        assert versions.get_version(db, "model-0000", 1).files == []
+        assert len(statements) == 1, statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
 def test_reading_tags_of_a_page_seeks_the_primary_key(populated: Database) -> None:
     db = populated
     # On a table this small PostgreSQL rightly prefers a sequential scan; what matters is
     # that the primary key can serve the read once the table is large.
-    plan = plan_of(db, lambda: versions.list_versions(db, limit=100), "tags", forbid_seqscan=True)
+    with db.transaction() as session:
+        session.execute(
+            insert(t.Tag),
+            [
+                {"entity_kind": "model", "entity_id": m, "key": k, "value": UNITS[m % 5]}
+                for m in range(1, MODELS + 1)
+                for k in ("bu", "owner")
+            ],
+        )
+    if not db.is_sqlite:
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql("ANALYZE tags")
+            connection.commit()
+    plan = plan_of(db, lambda: models.list_models(db, limit=100), "tags", forbid_seqscan=True)
     assert "ix_tags_lookup" not in plan, plan
     if db.is_sqlite:
         assert "PRIMARY KEY" in plan, plan
