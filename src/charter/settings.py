@@ -23,12 +23,33 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = 10
     max_upload_bytes: int = Field(64 * 1024**3, description="largest single blob accepted")
+    audit_key: Path | None = Field(
+        None,
+        description="Ed25519 key (PKCS#8 PEM, mode 0600) that signs audit checkpoints; "
+        "default: home/audit-key.pem",
+    )
+    audit_checkpoint_events: int = Field(
+        1000, ge=1, description="sign a checkpoint once this many events are unsigned"
+    )
+    audit_checkpoint_seconds: float = Field(
+        300.0, gt=0, description="sign a checkpoint when unsigned events are this old"
+    )
+    audit_denied_window_seconds: float = Field(
+        60.0, gt=0, description="unauthenticated attempts are counted per window, one event each"
+    )
+    audit_retention_days: int = Field(
+        183, ge=183, description="events younger than this are never archived (EU AI Act Art. 19)"
+    )
 
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.home / 'charter.db'}"
+
+    @property
+    def resolved_audit_key(self) -> Path:
+        return self.audit_key or self.home / "audit-key.pem"
 
     @property
     def resolved_artifact_url(self) -> str:

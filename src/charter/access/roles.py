@@ -25,7 +25,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     ),
     Role.VALIDATOR: frozenset(_READ),
     Role.RISK_OFFICER: frozenset(_READ),
-    Role.AUDITOR: frozenset(_READ | {Action.AUDIT_READ}),
+    Role.AUDITOR: frozenset(_READ | {Action.AUDIT_READ, Action.AUDIT_CHECKPOINT}),
     # Consumers call the models they are granted through the gateway, nothing else.
     Role.CONSUMER: frozenset({Action.TOKEN_SELF}),
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -9,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,12 +19,16 @@ from charter import __version__
 from charter.api import errors
 from charter.api.context import AppContext
 from charter.api.deps import ACTION_ATTR, get_context
-from charter.api.routes import blobs, datasets, identity, models, runs, system
+from charter.api.routes import audit, blobs, datasets, identity, models, runs, system
 from charter.api.routing import CharterRoute
 from charter.artifacts.blobstore import blobstore_from_url
+from charter.audit import ledger
+from charter.audit.access import UnauthenticatedSampler
+from charter.domain.identity import SYSTEM_ACTOR
 from charter.settings import Settings
 from charter.store.engine import Database
 
+logger = logging.getLogger("charter.api")
 PREFIX = "/api/v1"
 PUBLIC_ROUTES = {f"{PREFIX}/health"}
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -105,18 +112,55 @@ class RequestIdMiddleware:
             await response(scope, receive, send_with_id)
 
 
+async def keep_audit_log(context: AppContext, tick: float = 1.0) -> None:
+    """Sign checkpoints when due and write out windows of anonymous attempts, forever.
+
+    Every worker runs this; checkpoints lock the log head and are unique per size, so
+    workers and replicas never sign the same head twice.
+    """
+    settings = context.settings
+    while True:
+        await asyncio.sleep(tick)
+        try:
+            await run_in_threadpool(context.sampler.flush, context.db)
+            if context.signer is not None and await run_in_threadpool(
+                ledger.checkpoint_due,
+                context.db,
+                settings.audit_checkpoint_events,
+                settings.audit_checkpoint_seconds,
+            ):
+                await run_in_threadpool(ledger.take_checkpoint, context.db, context.signer)
+        except Exception:  # keep the keeper alive; the next tick retries
+            logger.exception("audit log upkeep failed; retrying")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     context = AppContext(
         settings=settings,
         db=Database(settings.resolved_database_url, settings.db_pool_size),
         blobs=blobstore_from_url(settings.resolved_artifact_url),
+        sampler=UnauthenticatedSampler(settings.audit_denied_window_seconds),
+        signer=ledger.load_signer(settings.resolved_audit_key),
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        context.db.dispose()
+        if context.signer is None:
+            logger.warning(
+                "no audit signing key at %s: checkpoints are not signed "
+                "(run 'charter init' or set CHARTER_AUDIT_KEY)",
+                settings.resolved_audit_key,
+            )
+        else:
+            await run_in_threadpool(ledger.register_key, context.db, SYSTEM_ACTOR, context.signer)
+        keeper = asyncio.create_task(keep_audit_log(context))
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            await run_in_threadpool(context.sampler.flush, context.db, True)
+            context.db.dispose()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -130,7 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.charter = context
     errors.install(app)
     route_methods: list[tuple[re.Pattern[str], set[str]]] = []
-    for module in (system, identity, models, datasets, runs, blobs):
+    for module in (system, identity, models, datasets, runs, blobs, audit):
         check_every_route_authorized(module.router)
         app.include_router(module.router, prefix=PREFIX)
         route_methods.extend(

@@ -1,10 +1,12 @@
-"""What the API's routes share: the database, the blob store and the settings."""
+"""What the API's routes share: database, blob store, settings, audit signer and sampler."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from charter.artifacts.blobstore import BlobStore
+from charter.audit.access import UnauthenticatedSampler
+from charter.audit.ledger import Signer
 from charter.settings import Settings
 from charter.store.engine import Database
 
@@ -14,3 +16,5 @@ class AppContext:
     settings: Settings
     db: Database
     blobs: BlobStore
+    sampler: UnauthenticatedSampler
+    signer: Signer | None  # None when no signing key is configured: no checkpoints then

@@ -11,8 +11,14 @@ from starlette.concurrency import run_in_threadpool
 
 from charter.access import roles, tokens
 from charter.api.context import AppContext
+from charter.audit.access import record_denial
 from charter.domain.enums import Action
-from charter.domain.errors import InvalidInput, PreconditionRequired, Unauthenticated
+from charter.domain.errors import (
+    InvalidInput,
+    PermissionDenied,
+    PreconditionRequired,
+    Unauthenticated,
+)
 from charter.domain.identity import Actor
 
 bearer = HTTPBearer(auto_error=False, description="an API token from `charter tokens create`")
@@ -40,13 +46,22 @@ def require(action: Action) -> Callable[..., object]:
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Actor:
+        context: AppContext = request.app.state.charter
+        client = request.client.host if request.client else None
         if credentials is None:
+            context.sampler.record(client, request.method, request.url.path, "no token")
             raise Unauthenticated(
                 "this route needs an API token: send 'Authorization: Bearer <token>'"
             )
-        context: AppContext = request.app.state.charter
-        actor = await run_in_threadpool(tokens.authenticate, context.db, credentials.credentials)
-        client = request.client.host if request.client else None
+        try:
+            actor = await run_in_threadpool(
+                tokens.authenticate, context.db, credentials.credentials
+            )
+        except Unauthenticated:
+            context.sampler.record(
+                client, request.method, request.url.path, "invalid, expired or revoked token"
+            )
+            raise
         actor = Actor(
             principal_id=actor.principal_id,
             name=actor.name,
@@ -58,7 +73,19 @@ def require(action: Action) -> Callable[..., object]:
             client_address=client,
             user_agent=request.headers.get("user-agent", "")[:256] or None,
         )
-        roles.require(actor, action)
+        try:
+            roles.require(actor, action)
+        except PermissionDenied as exc:
+            await run_in_threadpool(
+                record_denial,
+                context.db,
+                actor,
+                action.value,
+                request.method,
+                request.url.path,
+                str(exc),
+            )
+            raise
         return actor
 
     setattr(dependency, ACTION_ATTR, action)

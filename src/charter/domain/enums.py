@@ -60,6 +60,7 @@ class Action(StrEnum):
     TOKEN_SELF = "token:self"
     TOKEN_ADMIN = "token:admin"
     AUDIT_READ = "audit:read"
+    AUDIT_CHECKPOINT = "audit:checkpoint"
 
 
 class NodeKind(StrEnum):

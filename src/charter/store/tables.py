@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -231,18 +233,71 @@ class LineageEdge(Base):
 
 
 class AuditHead(Base):
-    """The single row every audit append locks, so sequence numbers stay gapless."""
+    """The single row every audit append locks: the tree's size and compact frontier.
+
+    Locking it makes concurrent writers queue, so sequence numbers are gapless and the
+    frontier (the roots of the perfect subtrees, RFC 9162) lets an append hash O(log n).
+    `origin` names this log in its signed checkpoints.
+    """
 
     __tablename__ = "audit_head"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
+    frontier: Mapped[bytes] = mapped_column(LargeBinary)
+    origin: Mapped[str] = mapped_column(String(128))
+    # Entries up to here were moved to archive bundles; their rows and leaves remain.
+    archived_through: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class AuditEvent(Base):
+    """One event; `entry` is its canonical JSON, the exact bytes the Merkle leaf hashes.
+
+    The other columns repeat fields of the entry so queries can use indexes; the verifier
+    checks they still agree with it. `entry` is NULL only once `charter audit archive`
+    has moved it to a verified archive bundle; the leaf stays, so the tree still verifies.
+    """
+
     __tablename__ = "audit_events"
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(index=True)
     actor: Mapped[str] = mapped_column(String(128), index=True)
     action: Mapped[str] = mapped_column(String(64), index=True)
     subject: Mapped[str] = mapped_column(String(512), index=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    entry: Mapped[str | None] = mapped_column(Text)
+    leaf: Mapped[bytes] = mapped_column(LargeBinary)
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """Who acted and what changed, as recorded in the entry."""
+        if self.entry is None:
+            raise ValueError(f"audit event {self.seq} is archived; read it from its archive")
+        record = json.loads(self.entry)
+        return {"actor": record["actor"], "change": record["change"]}
+
+
+class AuditTile(Base):
+    """Hash of each complete run of 256 leaves (a level-8 node), kept for fast proofs."""
+
+    __tablename__ = "audit_tiles"
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditCheckpoint(Base):
+    """A signed tree head: the C2SP signed note, plus its fields for lookups."""
+
+    __tablename__ = "audit_checkpoints"
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    at: Mapped[datetime] = mapped_column()
+    key_hash: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str] = mapped_column(Text)
+
+
+class AuditKey(Base):
+    """Every key that has signed checkpoints of this log, as a signed-note verifier key."""
+
+    __tablename__ = "audit_keys"
+    key_hash: Mapped[str] = mapped_column(String(8), primary_key=True)
+    verifier_key: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

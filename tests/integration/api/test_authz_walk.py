@@ -38,6 +38,7 @@ PATH_VALUES = {
     "run_id": "1",
     "sha256": "0" * 64,
     "path": "model.bin",
+    "seq": "1",
 }
 # The lineage route needs `node`; query validation runs after authorization anyway,
 # but a complete request proves the refusal comes from authorization alone.
