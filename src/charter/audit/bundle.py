@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -214,33 +215,47 @@ def verify_bundle(path: Path, keys: TrustedKeys | None = None) -> tuple[Report, 
         bundle = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:
         raise BundleError(f"{path}: not a readable zip file ({exc})") from exc
-    with bundle:
-        head = _read_json(bundle, "head.json")
-        if head.get("format") != FORMAT:
-            raise BundleError(f"{path}: format {head.get('format')!r}, expected {FORMAT!r}")
-        trust = "pinned keys"
-        if keys is None:
+    try:
+        with bundle:
+            return _verify(bundle, path, keys)
+    except (KeyError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise BundleError(f"{path}: damaged or incomplete bundle ({exc})") from exc
+
+
+def _verify(bundle: zipfile.ZipFile, path: Path, keys: TrustedKeys | None) -> tuple[Report, str]:
+    head = _read_json(bundle, "head.json")
+    if not isinstance(head, dict) or head.get("format") != FORMAT:
+        found = head.get("format") if isinstance(head, dict) else None
+        raise BundleError(f"{path}: format {found!r}, expected {FORMAT!r}")
+    trust = "pinned keys"
+    if keys is None:
+        try:
             keys = trusted_keys(k["verifier_key"] for k in _read_json(bundle, "keys.json"))
-            trust = "the bundle's own keys (not pinned: pass --key to check them)"
-        notes = []
-        for line in bundle.read("checkpoints.jsonl").decode().splitlines():
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BundleError(f"keys.json in the bundle is damaged: {exc}") from exc
+        trust = "the bundle's own keys (not pinned: pass --key to check them)"
+    notes = []
+    for line in bundle.read("checkpoints.jsonl").decode().splitlines():
+        try:
+            notes.append(json.loads(line)["note"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BundleError(f"checkpoints.jsonl has a bad line: {line[:80]!r}") from exc
+    verifier = Verifier(notes, keys)
+    for seq, entry in _entries(bundle):
+        if entry.startswith(b'{"archived":true,'):
             try:
-                notes.append(json.loads(line)["note"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise BundleError(f"checkpoints.jsonl has a bad line: {line[:80]!r}") from exc
-        verifier = Verifier(notes, keys)
-        for seq, entry in _entries(bundle):
-            if entry.startswith(b'{"archived":true,'):
                 stub = json.loads(entry)
                 verifier.add_archived(stub["seq"], bytes.fromhex(stub["leaf"]))
-            else:
-                verifier.add(seq, entry)
-        report = verifier.finish(head.get("size"), None)
-        if report.size == head.get("size") and report.root.hex() != head.get("root"):
-            verifier.head_mismatch(head.get("root"))
-        if "consistency.json" in bundle.namelist():
-            _check_link(verifier, _read_json(bundle, "consistency.json"), keys)
-        return report, trust
+            except (ValueError, KeyError, TypeError):
+                verifier.add(seq, entry)  # not a stub after all: checked as an entry
+        else:
+            verifier.add(seq, entry)
+    report = verifier.finish(head.get("size"), None)
+    if report.size == head.get("size") and report.root.hex() != head.get("root"):
+        verifier.head_mismatch(head.get("root"))
+    if "consistency.json" in bundle.namelist():
+        _check_link(verifier, _read_json(bundle, "consistency.json"), keys)
+    return report, trust
 
 
 def _check_link(verifier: Verifier, link: dict[str, Any], keys: TrustedKeys) -> None:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from charter.audit import merkle
 from charter.audit.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
 from charter.audit.checkpoint import verify_checkpoint as verify_note
-from charter.audit.keys import key_id, parse_verifier_key
+from charter.audit.keys import KeyFileError, key_id, parse_verifier_key
 
 MAX_PROBLEMS = 100  # a shifted log would otherwise report every row after the damage
 
@@ -107,7 +107,10 @@ def trusted_keys(verifier_keys: Iterable[str]) -> TrustedKeys:
     """Parse signed-note verifier keys ('<name>+<hash>+<key>'); ValueError names a bad one."""
     keys: TrustedKeys = {}
     for text in verifier_keys:
-        name, public = parse_verifier_key(text)
+        try:
+            name, public = parse_verifier_key(text)
+        except KeyFileError as exc:
+            raise ValueError(f"verifier key {text[:60]!r}: {exc}") from exc
         keys[key_id(name, public)] = (name, public)
     return keys
 

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from charter.cli import datasets, lineage, models, runs, tokens, users, versions
+from charter.cli import audit, datasets, lineage, models, runs, tokens, users, versions
 from charter.cli.output import errors_reported, print_json
 
 # The resource groups import only the SDK (httpx, pydantic); the server's modules (uvicorn,
@@ -27,6 +27,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(lineage.app, name="lineage")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(audit.app, name="audit")
 
 HomeOption = Annotated[
     Path | None,

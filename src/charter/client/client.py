@@ -16,6 +16,13 @@ from pydantic import BaseModel
 from charter.artifacts.manifest import build_manifest, iter_file_chunks, write_verified
 from charter.client.errors import raise_for_problem
 from charter.domain.artifacts import BlobInfo, ManifestEntry
+from charter.domain.audit import (
+    AuditCheckpoint,
+    AuditEvent,
+    AuditKey,
+    ConsistencyProof,
+    InclusionProof,
+)
 from charter.domain.common import Page
 from charter.domain.enums import PrincipalKind, RiskTier, Role, Stage
 from charter.domain.identity import IssuedToken, Principal, Token
@@ -403,3 +410,73 @@ class Client:
             "/lineage",
             params={"node": node, "direction": direction, "depth": depth},
         )
+
+    # --- audit log ----------------------------------------------------------------------------
+
+    def audit_events(self, **filters: Any) -> Page[AuditEvent]:
+        """Filters: actor, action and subject (exact, or a prefix ending in '*'), since and
+        until (datetimes; since inclusive, until exclusive), cursor, limit."""
+        return self._page(AuditEvent, "/audit/events", _json(filters))
+
+    def iter_audit_events(self, **filters: Any) -> Iterator[AuditEvent]:
+        return self._all(AuditEvent, "/audit/events", _json(filters))
+
+    def audit_event(self, seq: int) -> AuditEvent:
+        return self._one(AuditEvent, "GET", f"/audit/events/{seq}")
+
+    def audit_checkpoints(self, **filters: Any) -> Page[AuditCheckpoint]:
+        """Signed checkpoints, oldest first. Filters: cursor, limit."""
+        return self._page(AuditCheckpoint, "/audit/checkpoints", filters)
+
+    def latest_checkpoint(self) -> AuditCheckpoint:
+        return self._one(AuditCheckpoint, "GET", "/audit/checkpoints/latest")
+
+    def take_checkpoint(self) -> AuditCheckpoint:
+        """Have the server sign the log as it is now (or return its checkpoint of this size)."""
+        return self._one(AuditCheckpoint, "POST", "/audit/checkpoints")
+
+    def audit_keys(self) -> list[AuditKey]:
+        data = self._call("GET", "/audit/keys").json()
+        return [AuditKey.model_validate(item) for item in data]
+
+    def inclusion_proof(self, seq: int, tree_size: int | None = None) -> InclusionProof:
+        """Check the answer with `charter.client.proofs.check_inclusion` before relying on it."""
+        return self._one(
+            InclusionProof,
+            "GET",
+            "/audit/proofs/inclusion",
+            params={"seq": seq, "tree_size": tree_size},
+        )
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+        """Check the answer with `charter.client.proofs.check_consistency` before relying on it."""
+        return self._one(
+            ConsistencyProof,
+            "GET",
+            "/audit/proofs/consistency",
+            params={"old_size": old_size, "new_size": new_size},
+        )
+
+    def export_audit(self, path: Path | str, progress: Progress | None = None) -> Path:
+        """Stream the audit bundle (zip) into `path`, a new file; returns the path.
+
+        An existing file is never overwritten, and a partial file is removed if the
+        transfer fails, so whatever is left at `path` is a whole bundle.
+        """
+        target = Path(path)
+        # Claimed before asking, so the server does not build a bundle nobody can keep.
+        with target.open("xb") as out:
+            try:
+                with self._http.stream("GET", "/audit/export") as response:
+                    if not response.is_success:
+                        response.read()
+                        raise_for_problem(response)
+                    for chunk in response.iter_bytes(1 << 20):
+                        out.write(chunk)
+                        if progress:
+                            progress(len(chunk))
+            except BaseException:
+                out.close()
+                target.unlink(missing_ok=True)
+                raise
+        return target
