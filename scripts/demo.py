@@ -32,6 +32,7 @@ from rich.table import Table
 import charter
 from charter.artifacts.manifest import hash_file
 from charter.client.client import Client
+from charter.client.proofs import check_inclusion
 from charter.client.tree import render_tree
 from charter.domain.artifacts import Manifest
 
@@ -155,6 +156,37 @@ def check_download(client: Client, version: int, dest: Path) -> None:
     console.print(f"downloaded files re-hashed to manifest digest {digest}")
 
 
+def prove_registration(client: Client, subject: str) -> None:
+    events = client.audit_events(limit=1000).items
+    console.print(f"{len(events)} audit events so far; the last five:")
+    for event in events[-5:]:
+        console.print(f"  #{event.seq:<4} {event.action:<20} {event.subject}", markup=False)
+    checkpoint = client.take_checkpoint()
+    console.print(f"signed checkpoint (C2SP signed note) at size {checkpoint.size}:")
+    console.print(checkpoint.note, markup=False, highlight=False)
+    [created] = client.audit_events(action="version.create", subject=subject).items
+    proof = client.inclusion_proof(created.seq, checkpoint.size)
+    keys = {k.key_hash: k.verifier_key for k in client.audit_keys()}
+    verifier_key = keys[checkpoint.key_hash]
+    check_inclusion(proof, verifier_key, entry=created.entry)
+    console.print(
+        f"event #{created.seq} ({created.action} {created.subject}) is in the signed tree: "
+        f"{len(proof.proof)} hashes lead from its leaf to root {proof.root_hash[:16]}…, "
+        "checked on this machine against the checkpoint's signature"
+    )
+
+
+def verify_offline(home: Path) -> None:
+    report = json.loads(charter_cli("audit", "verify", "--home", str(home), "--json"))
+    console.print(
+        f"charter audit verify --home {home}: ok={report['ok']}, {report['size']} events "
+        f"re-hashed, root {report['root'][:16]}…, {report['checkpoints_verified']} signed "
+        "checkpoint(s) checked"
+    )
+    if not report["ok"]:
+        raise RuntimeError(f"the audit log did not verify: {report['problems']}")
+
+
 def next_steps(url: str, token: str, home: Path, port: int, keep: bool) -> None:
     cli = "charter" if shutil.which("charter") else str(Path(sys.executable).parent / "charter")
     lines = [
@@ -165,6 +197,8 @@ def next_steps(url: str, token: str, home: Path, port: int, keep: bool) -> None:
         f"{cli} versions show {MODEL} 1",
         f"{cli} lineage show model:{MODEL}@1",
         f"{cli} datasets list",
+        f"{cli} audit events",
+        f"{cli} audit verify --home {home}",
     ]
     if keep:
         lines.append(f"rm -rf {home.parent}   # when you are done")
@@ -221,8 +255,12 @@ def run_demo(home: Path, port: int, keep: bool) -> None:
             show_manifest(client, logged.version)
             heading("6. download and re-check every digest")
             check_download(client, logged.version, home / "download")
-        heading("7. what to type next")
-        next_steps(url, token, home, port, keep)
+            heading("7. the audit log: a signed checkpoint and a Merkle proof")
+            prove_registration(client, f"model:{MODEL}@{logged.version}")
+    heading("8. verify the whole audit log offline (server stopped)")
+    verify_offline(home)
+    heading("9. what to type next")
+    next_steps(url, token, home, port, keep)
     console.print(f"[bold green]demo finished in {time.monotonic() - started:.1f} s[/]")
 
 

@@ -1,12 +1,15 @@
 """The `charter` entry point: init, server, db upgrade, and the resource command groups."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from charter.cli import audit, datasets, lineage, models, runs, tokens, users, versions
 from charter.cli.output import errors_reported, print_json
+
+if TYPE_CHECKING:
+    from charter.settings import Settings
 
 # The resource groups import only the SDK (httpx, pydantic); the server's modules (uvicorn,
 # FastAPI, SQLAlchemy) are imported inside init, server and db so `charter models ...` stays
@@ -35,6 +38,20 @@ HomeOption = Annotated[
 ]
 
 
+def audit_verifier_key(settings: "Settings") -> str:
+    """The signed-note verifier key of the home's audit signing key."""
+    from charter.audit import ledger
+    from charter.audit.keys import load_signing_key, verifier_key
+    from charter.store.engine import Database
+
+    db = Database(settings.resolved_database_url, pool_size=1)
+    try:
+        origin = ledger.head(db).origin
+    finally:
+        db.dispose()
+    return verifier_key(origin, load_signing_key(settings.resolved_audit_key).public_key())
+
+
 @app.command()
 def init(
     home: HomeOption = None,
@@ -48,6 +65,7 @@ def init(
     settings = Settings(home=home) if home else Settings()
     with errors_reported():
         principal, token = init_home(settings, admin)
+        audit_key = audit_verifier_key(settings)
     if json_output:
         print_json(
             {
@@ -55,10 +73,14 @@ def init(
                 "database": settings.resolved_database_url.split("@")[-1],
                 "admin": principal.name,
                 "token": token.secret,
+                "audit_key": str(settings.resolved_audit_key),
+                "audit_verifier_key": audit_key,
             }
         )
         return
     typer.echo(f"Charter home ready at {settings.home}")
+    typer.echo(f"Audit checkpoints are signed with {settings.resolved_audit_key} (mode 0600).")
+    typer.echo(f"Keep its verifier key outside Charter to check them later:\n\n    {audit_key}\n")
     typer.echo(f"Admin '{principal.name}' created. Its token, shown only this once:\n")
     typer.echo(f"    {token.secret}\n")
     typer.echo("Next:  charter server   and   export CHARTER_TOKEN=<token above>")
