@@ -21,7 +21,14 @@ from charter.domain.errors import InvalidInput
 command = typer.main.get_command(app)
 runner = CliRunner()
 # Commands that work on the database itself, with no server: no --url or --token.
-LOCAL_COMMANDS = {("init",), ("server",), ("db",), ("db", "upgrade"), ("audit", "verify")}
+LOCAL_COMMANDS = {
+    ("init",),
+    ("server",),
+    ("db",),
+    ("db", "upgrade"),
+    ("audit", "verify"),
+    ("audit", "archive"),
+}
 CLI_DIR = Path(charter.cli.__file__).parent
 
 
