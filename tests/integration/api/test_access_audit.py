@@ -10,10 +10,12 @@ import httpx
 from sqlalchemy import select
 
 from charter.access import principals, tokens
-from charter.api.app import create_app
+from charter.api.app import create_app, keep_audit_log
+from charter.audit import ledger
 from charter.audit.access import SAMPLES_PER_WINDOW, UnauthenticatedSampler
+from charter.audit.keys import create_signing_key
 from charter.domain.enums import Role
-from charter.domain.identity import PrincipalCreate, TokenCreate
+from charter.domain.identity import SYSTEM_ACTOR, PrincipalCreate, TokenCreate
 from charter.settings import Settings
 from charter.store import tables as t
 from charter.store.engine import Database
@@ -80,3 +82,39 @@ def test_windows_close_on_time() -> None:
     summary = sampler.take()
     assert summary is not None and summary["attempts"] == 1
     assert sampler.take() is None
+
+
+def run_keeper(app: object, seconds: float) -> None:
+    async def run() -> None:
+        keeper = asyncio.create_task(keep_audit_log(app.state.charter, tick=0.02))  # type: ignore[attr-defined]
+        await asyncio.sleep(seconds)
+        keeper.cancel()
+
+    asyncio.run(run())
+
+
+def test_checkpoints_are_signed_every_n_events_or_t_seconds(
+    settings: Settings, db: Database, admin: Admin
+) -> None:
+    create_signing_key(settings.resolved_audit_key)
+    by_count = settings.model_copy(
+        update={"audit_checkpoint_events": 3, "audit_checkpoint_seconds": 3600}
+    )
+    app = create_app(by_count)
+    ledger.register_key(db, SYSTEM_ACTOR, app.state.charter.signer)
+    size = ledger.head(db).size
+    run_keeper(app, 0.3)
+    assert ledger.latest_checkpoint(db).size == size  # enough unsigned events: signed
+    fill = [PrincipalCreate(name=f"p{i}", roles=[Role.CONSUMER]) for i in range(2)]
+    for body in fill:
+        principals.create_principal(db, admin.actor, body)
+    run_keeper(app, 0.3)
+    assert ledger.latest_checkpoint(db).size == size  # 2 of 3: not yet
+    by_age = create_app(
+        settings.model_copy(
+            update={"audit_checkpoint_events": 1000, "audit_checkpoint_seconds": 0.1}
+        )
+    )
+    time.sleep(0.15)
+    run_keeper(by_age, 0.3)
+    assert ledger.latest_checkpoint(db).size == size + 2  # old enough: signed
