@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
 LINT_PATHS := src tests bench scripts
 
-.PHONY: all venv demo test bench lint clean
+.PHONY: all venv demo test bench bench-audit lint clean
 
 all: test
 
@@ -49,6 +49,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	bash scripts/ensure-postgres.sh
 	$(VPY) bench/run.py
+
+bench-audit: $(STAMP)
+	bash scripts/ensure-postgres.sh
+	$(VPY) bench/audit_log.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)

@@ -21,7 +21,7 @@ from charter.audit.keys import (
     public_key_pem,
     verifier_key,
 )
-from charter.audit.verify import Columns, Report, TrustedKeys, Verifier
+from charter.audit.verify import Report, TrustedKeys, Verifier
 from charter.domain import audit as schemas
 from charter.domain.common import Page
 from charter.domain.errors import InvalidInput, NotFound
@@ -437,12 +437,12 @@ def verify_database(
     with db.rows() as connection:
         current = read_head(connection)
     verifier = Verifier([*notes_text, *kept_checkpoints], keys)
-    add, archived = verifier.add, current.archived_through
+    add, archived = verifier.add_row, current.archived_through
     for seq, at, actor, action, subject, entry, leaf in event_rows(db, current.size):
         if entry is None:
             verifier.add_archived(seq, bytes(leaf), archived)
         else:
-            add(seq, entry.encode(), Columns(at, actor, action, subject, bytes(leaf)))
+            add(seq, entry.encode(), leaf, at, actor, action, subject)
     report = verifier.finish(current.size, current.frontier)
     with db.rows() as connection:
         now = read_head(connection)

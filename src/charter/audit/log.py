@@ -3,31 +3,57 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from charter.audit import merkle
 from charter.domain.identity import Actor
-from charter.store.tables import AuditEvent, AuditHead, AuditTile, utcnow
+from charter.store.tables import utcnow
 
 # Every complete run of 2**8 leaves has its subtree hash stored, so a proof reads at most
 # a few hundred leaves plus one hash per 256 events instead of the whole log.
 TILE_LEVEL = 8
 TILE_SIZE = 1 << TILE_LEVEL
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
-# Built once: an append is the hottest write of all, and SQLAlchemy's statement
-# construction would cost more than the hashing.
-_HEAD = select(AuditHead.size, AuditHead.frontier).where(AuditHead.id == 1).with_for_update()
-_INSERT = insert(AuditEvent)
-_ADVANCE = (
-    update(AuditHead)
-    .where(AuditHead.id == 1)
-    .values(size=bindparam("new_size"), frontier=bindparam("new_frontier"))
-)
-_TILE = insert(AuditTile)
+
+@dataclass(frozen=True)
+class _Statements:
+    """The append's four statements in one driver's own SQL and parameter style.
+
+    Written by hand rather than through SQLAlchemy: an append runs inside every write
+    of every service, and SQLAlchemy's per-statement work (compilation cache lookups,
+    events, result set-up) cost several times what these four indexed statements cost
+    the database (about 220 µs against 60 µs per append in a transaction on SQLite).
+    The tables are still defined and migrated by SQLAlchemy and Alembic.
+    """
+
+    head: str
+    insert: str
+    advance: str
+    tile: str
+
+
+_SQL = {
+    "sqlite": _Statements(
+        # BEGIN IMMEDIATE already holds SQLite's single write lock: no row lock needed.
+        head="SELECT size, frontier FROM audit_head WHERE id = 1",
+        insert="INSERT INTO audit_events (seq, at, actor, action, subject, entry, leaf)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        advance="UPDATE audit_head SET size = ?, frontier = ? WHERE id = 1",
+        tile="INSERT INTO audit_tiles (idx, hash) VALUES (?, ?)",
+    ),
+    "postgresql": _Statements(
+        head="SELECT size, frontier FROM audit_head WHERE id = 1 FOR UPDATE",
+        insert="INSERT INTO audit_events (seq, at, actor, action, subject, entry, leaf)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        advance="UPDATE audit_head SET size = %s, frontier = %s WHERE id = 1",
+        tile="INSERT INTO audit_tiles (idx, hash) VALUES (%s, %s)",
+    ),
+}
 
 
 def timestamp(at: datetime) -> str:
@@ -64,34 +90,34 @@ def append(
     database's single write lock. The event and the new tree head commit together with
     the caller's change, or not at all.
     """
-    size, packed = session.execute(_HEAD).one()
-    seq, at = size + 1, utcnow()
-    entry = canonical(
-        {
-            "seq": seq,
-            "at": timestamp(at),
-            "action": action,
-            "subject": subject,
-            "actor": actor_record(actor),
-            "change": change,
-        }
-    )
-    leaf = merkle.leaf_hash(entry.encode())
-    frontier, completed = merkle.frontier_append(merkle.unpack_frontier(packed, size), size, leaf)
-    session.execute(
-        _INSERT,
-        {
-            "seq": seq,
-            "at": at,
-            "actor": actor.name,
-            "action": action,
-            "subject": subject,
-            "entry": entry,
-            "leaf": leaf,
-        },
-    )
-    session.execute(_ADVANCE, {"new_size": seq, "new_frontier": merkle.pack_frontier(frontier)})
-    for level, index, node in completed:
-        if level == TILE_LEVEL:
-            session.execute(_TILE, {"idx": index, "hash": node})
-    return seq
+    connection = session.connection()
+    sql = _SQL[connection.dialect.name]
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql.head)
+        size, packed = cursor.fetchone()
+        seq, at = size + 1, utcnow()
+        entry = canonical(
+            {
+                "seq": seq,
+                "at": timestamp(at),
+                "action": action,
+                "subject": subject,
+                "actor": actor_record(actor),
+                "change": change,
+            }
+        )
+        leaf = merkle.leaf_hash(entry.encode())
+        frontier, completed = merkle.frontier_append(
+            merkle.unpack_frontier(bytes(packed), size), size, leaf
+        )
+        # SQLite keeps times as SQLAlchemy writes them: UTC text without an offset.
+        stored_at: object = at.strftime(_SQLITE_TIME) if sql is _SQL["sqlite"] else at
+        cursor.execute(sql.insert, (seq, stored_at, actor.name, action, subject, entry, leaf))
+        cursor.execute(sql.advance, (seq, merkle.pack_frontier(frontier)))
+        for level, index, node in completed:
+            if level == TILE_LEVEL:
+                cursor.execute(sql.tile, (index, node))
+    finally:
+        cursor.close()
+    return int(seq)

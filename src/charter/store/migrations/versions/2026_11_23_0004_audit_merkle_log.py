@@ -4,6 +4,7 @@ Why: issue 4 makes the log tamper-evident. Each event keeps its canonical JSON `
 the exact bytes its RFC 9162 leaf hashes, and that `leaf` hash; the head keeps the tree's
 compact frontier (so an append hashes O(log n)) and the log's `origin` name. New tables:
 level-8 subtree hashes for fast proofs, signed checkpoints, and the keys that signed them.
+On SQLite the sequence number becomes the rowid (one B-tree fewer to write per append).
 Existing events are rewritten into entries and hashed here, in sequence order, with the
 entry shape and hashing of this revision (written out in full so later code changes
 cannot alter what this migration does).
@@ -29,6 +30,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TILE_LEVEL = 8
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def _timestamp(value: Any) -> str:
@@ -86,7 +88,7 @@ def _fill(bind: sa.Connection) -> None:
 def upgrade() -> None:
     op.create_table(
         "audit_tiles",
-        sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("idx", ID, autoincrement=False, nullable=False),
         sa.Column("hash", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("idx", name=op.f("pk_audit_tiles")),
     )
@@ -122,6 +124,8 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_events") as batch:
         batch.alter_column("leaf", existing_type=sa.LargeBinary(), nullable=False)
         batch.drop_column("payload")
+        # On SQLite an INTEGER primary key is the rowid: one B-tree fewer per append.
+        batch.alter_column("seq", existing_type=sa.BigInteger(), type_=ID)
 
 
 def downgrade() -> None:
@@ -141,6 +145,7 @@ def downgrade() -> None:
         payload = {"actor": record["actor"], "change": record["change"]}
         bind.execute(update, {"seq": seq, "payload": payload})
     with op.batch_alter_table("audit_events") as batch:
+        batch.alter_column("seq", existing_type=ID, type_=sa.BigInteger())
         batch.alter_column("payload", existing_type=sa.JSON(), nullable=False)
         batch.drop_column("leaf")
         batch.drop_column("entry")
