@@ -467,7 +467,7 @@ def verify_speed(db: Database, repeats: int) -> dict[str, Any]:
     _verify_ok(db, size)  # correctness first, and warms the page cache for every series
     verify_s = best_of(repeats, lambda: _verify_ok(db, size))
     read_s = best_of(repeats, lambda: _read_only(db, size))
-    entries = [row[5].encode() for row in ledger.event_rows(db, size)]
+    entries = [bytes(row[5]) for row in ledger.event_rows(db, size)]
     total = sum(map(len, entries))
     hash_s = best_of(repeats, functools.partial(_hash_each, entries))
     leaves = [merkle.leaf_hash(entry) for entry in entries]

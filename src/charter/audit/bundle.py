@@ -99,7 +99,7 @@ def export_bundle(
             for written, row in enumerate(ledger.event_rows(db, size), start=1):
                 entry = row[5]
                 events.write(
-                    (entry.encode() if entry is not None else _stub(row[0], row[6])) + b"\n"
+                    (bytes(entry) if entry is not None else _stub(row[0], bytes(row[6]))) + b"\n"
                 )
                 if progress is not None and written % 10_000 == 0:
                     progress(written, size)

@@ -392,25 +392,36 @@ def get_event(db: Database, seq: int) -> schemas.AuditEvent:
 # ---------------------------------------------------------------------- verification
 
 
-_VERIFY_SQL = "SELECT seq, at, actor, action, subject, entry, leaf FROM audit_events WHERE seq <= "
-_VERIFY_SQL_SQLITE = _VERIFY_SQL + "? ORDER BY seq"
-_VERIFY_SQL_PSYCOPG = _VERIFY_SQL + "%s ORDER BY seq"
+# Entries come back as bytes, the form that is hashed, so a million of them are not decoded
+# to str and encoded again: SQLite casts text to a blob, PostgreSQL converts it to bytea
+# and sends it over a binary cursor.
+_ROWS_SQLITE = (
+    "SELECT seq, at, actor, action, subject, CAST(entry AS BLOB), leaf"
+    " FROM audit_events WHERE seq <= ? ORDER BY seq"
+)
+_ROWS_PSYCOPG = (
+    "SELECT seq, at, actor, action, subject, convert_to(entry, 'UTF8'), leaf"
+    " FROM audit_events WHERE seq <= %s ORDER BY seq"
+)
 
 
 def event_rows(db: Database, size: int) -> Iterator[tuple[Any, ...]]:
-    """Event rows 1..size in sequence order, streamed through the driver directly.
+    """Event rows 1..size in sequence order, streamed through the driver directly:
+    (seq, at, actor, action, subject, entry as UTF-8 bytes or None, leaf).
 
     A million rows through SQLAlchemy's result objects would cost more than hashing them;
     PostgreSQL gets a server-side cursor so memory stays flat.
     """
     # Written out per driver: each has its own parameter style.
-    sql = _VERIFY_SQL_SQLITE if db.is_sqlite else _VERIFY_SQL_PSYCOPG
+    sql = _ROWS_SQLITE if db.is_sqlite else _ROWS_PSYCOPG
     raw = db.engine.raw_connection()
     try:
         if db.is_sqlite:
             cursor = raw.cursor()
         else:
-            cursor = raw.driver_connection.cursor(name="charter_audit_verify")  # type: ignore[union-attr]
+            cursor = raw.driver_connection.cursor(  # type: ignore[union-attr]
+                name="charter_audit_rows", binary=True
+            )
         cursor.execute(sql, (size,))
         while batch := cursor.fetchmany(BATCH):
             yield from batch
@@ -442,7 +453,7 @@ def verify_database(
         if entry is None:
             verifier.add_archived(seq, bytes(leaf), archived)
         else:
-            add(seq, entry.encode(), leaf, at, actor, action, subject)
+            add(seq, bytes(entry), leaf, at, actor, action, subject)
     report = verifier.finish(current.size, current.frontier)
     with db.rows() as connection:
         now = read_head(connection)
