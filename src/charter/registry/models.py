@@ -6,6 +6,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import Connection, bindparam, exists, select
 from sqlalchemy.orm import Session
 
@@ -36,7 +37,8 @@ _ALIASES = (
     .join(t.ModelVersion, t.ModelVersion.id == t.ModelAlias.version_id)
     .where(t.ModelAlias.model_id.in_(bindparam("ids", expanding=True)))
 )
-_BY_NAME = select(t.Model.__table__).where(t.Model.name == bindparam("name"))
+_BY_NAME = select(t.Model.document).where(t.Model.name == bindparam("name"))
+_MODEL_LIST = TypeAdapter(list[Model])
 _TIERS = {tier.value: tier for tier in RiskTier}
 
 
@@ -77,6 +79,19 @@ def to_schemas(session: Session | Connection, rows: Sequence[Any]) -> list[Model
     ]
 
 
+def refresh(session: Session, row: t.Model) -> Model:
+    """Rewrite the model's stored document from the tables, in the caller's transaction.
+
+    Every service that changes a model, its tags, its latest version or its aliases
+    calls this, so reads can return the document with one query.
+    """
+    session.flush()
+    model = to_schemas(session, [row])[0]
+    row.document = model.model_dump_json()
+    session.flush()
+    return model
+
+
 def create_model(db: Database, actor: Actor, body: ModelCreate) -> Model:
     with db.transaction() as session:
         if session.execute(select(t.Model.id).where(t.Model.name == body.name)).first():
@@ -93,11 +108,12 @@ def create_model(db: Database, actor: Actor, body: ModelCreate) -> Model:
             intended_use=body.intended_use,
             approved_regions=sorted(set(body.approved_regions)),
             created_by=actor.name,
+            document="{}",  # written by refresh() below, once the id and tags exist
         )
         session.add(row)
         session.flush()
         tagstore.add(session, KIND, row.id, body.tags)
-        model = to_schemas(session, [row])[0]
+        model = refresh(session, row)
         audit.append(
             session,
             actor,
@@ -110,9 +126,9 @@ def create_model(db: Database, actor: Actor, body: ModelCreate) -> Model:
 
 def get_model(db: Database, name: str) -> Model:
     with db.rows() as connection:
-        row = connection.execute(_BY_NAME, {"name": name}).first()
-        if row is not None:
-            return to_schemas(connection, [row])[0]
+        document = connection.execute(_BY_NAME, {"name": name}).scalar()
+    if document is not None:
+        return Model.model_validate_json(document)
     raise NotFound(f"no model named '{name}'; list models with GET /api/v1/models")
 
 
@@ -122,7 +138,7 @@ def _list_statement(tag_shape: tuple[bool, ...], present: frozenset[str]) -> Any
     (see versions._search_statement for why)."""
     filters = tagstore.bound_filters(tag_shape)
     after: Any = bindparam("after")
-    query: Any = select(t.Model.__table__)
+    query: Any = select(t.Model.id, t.Model.document)
     query, order_key = tagstore.restrict(query, KIND, t.Model.id, filters, after)
     for field, column in (
         ("name", t.Model.name),
@@ -173,7 +189,7 @@ def list_models(
     params |= tagstore.filter_params(filters) | {"after": after, "limit": limit + 1}
     with db.rows() as connection:
         rows = list(connection.execute(query, params))
-        items = to_schemas(connection, rows[:limit])
+    items = _MODEL_LIST.validate_json("[" + ",".join(r.document for r in rows[:limit]) + "]")
     nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return ModelPage(items=items, next_cursor=nxt)
 
@@ -202,8 +218,7 @@ def update_model(db: Database, actor: Actor, name: str, revision: int, body: Mod
             tagstore.replace(session, KIND, row.id, new_tags)
         row.revision += 1
         row.updated_at = utcnow()
-        session.flush()
-        model = to_schemas(session, [row])[0]
+        model = refresh(session, row)
         audit.append(
             session,
             actor,

@@ -29,7 +29,7 @@ from charter.domain.registry import (
     StageChange,
     StageTransition,
 )
-from charter.registry import lineage
+from charter.registry import lineage, models
 from charter.registry.common import (
     check_revision,
     find_model,
@@ -222,7 +222,7 @@ def create_version(
         if body.run_id is not None:
             edges.append((lineage.node(NodeKind.RUN, body.run_id), target, PRODUCED))
         lineage.add_edges(session, edges)
-        session.flush()
+        models.refresh(session, m)  # its latest version and revision changed
         audit.append(
             session,
             actor,
@@ -425,6 +425,7 @@ def set_alias(db: Database, actor: Actor, model: str, alias: str, version: int) 
         _refresh(session, mv, m.name)
         if previous is not None and previous.id != mv.id:
             _refresh(session, previous, m.name)
+        models.refresh(session, m)
         audit.append(
             session,
             actor,
@@ -447,6 +448,7 @@ def delete_alias(db: Database, actor: Actor, model: str, alias: str) -> None:
         )
         if previous is not None:
             _refresh(session, previous, m.name)
+        models.refresh(session, m)
         audit.append(
             session,
             actor,

@@ -106,6 +106,9 @@ class Model(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     latest_version: Mapped[int] = mapped_column(Integer, default=0)
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    # A read copy of the whole model as the API shows it (JSON text), rewritten from the
+    # tables on every change to the model, its tags, its versions' count or its aliases.
+    document: Mapped[str] = mapped_column(Text)
 
 
 class ModelVersion(Base):

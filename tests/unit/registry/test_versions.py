@@ -290,7 +290,11 @@ def test_stored_documents_match_the_tables_after_every_change(
     page = versions.list_versions(db, model=credit).items
     summary_fields = set(ModelVersionSummary.model_fields)
     assert [s.model_dump() for s in page] == [v.model_dump(include=summary_fields) for v in before]
+    model = models.get_model(db, credit)
+    assert (model.latest_version, model.aliases) == (2, {"champion": 2})
+    assert models.list_models(db, name_prefix="cre").items == [model]
     downgrade(db.engine, "0002")
     upgrade(db.engine)
     after = [versions.get_version(db, credit, v) for v in (1, 2)]
     assert [v.model_dump() for v in after] == [v.model_dump() for v in before]
+    assert models.get_model(db, credit).model_dump() == model.model_dump()
