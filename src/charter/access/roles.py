@@ -6,7 +6,13 @@ from charter.domain.enums import Action, Role
 from charter.domain.errors import PermissionDenied
 from charter.domain.identity import Actor
 
-_READ = {Action.REGISTRY_READ, Action.ARTIFACT_READ, Action.PRINCIPAL_READ, Action.TOKEN_SELF}
+_READ = {
+    Action.REGISTRY_READ,
+    Action.ARTIFACT_READ,
+    Action.PRINCIPAL_READ,
+    Action.TOKEN_SELF,
+    Action.POLICY_READ,
+}
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),

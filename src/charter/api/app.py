@@ -19,7 +19,7 @@ from charter import __version__
 from charter.api import errors
 from charter.api.context import AppContext
 from charter.api.deps import ACTION_ATTR, get_context
-from charter.api.routes import audit, blobs, datasets, identity, models, runs, system
+from charter.api.routes import audit, blobs, datasets, identity, models, policy, runs, system
 from charter.api.routing import CharterRoute
 from charter.artifacts.blobstore import blobstore_from_url
 from charter.audit import ledger
@@ -174,7 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.charter = context
     errors.install(app)
     route_methods: list[tuple[re.Pattern[str], set[str]]] = []
-    for module in (system, identity, models, datasets, runs, blobs, audit):
+    for module in (system, identity, models, datasets, runs, blobs, audit, policy):
         check_every_route_authorized(module.router)
         app.include_router(module.router, prefix=PREFIX)
         route_methods.extend(

@@ -22,16 +22,21 @@ SAMPLES_PER_WINDOW = 5
 
 
 def record_denial(
-    db: Database, actor: Actor, action: str, method: str, path: str, reason: str
+    db: Database,
+    actor: Actor,
+    action: str,
+    subject: str,
+    reason: str,
+    decision: dict[str, Any] | None = None,
 ) -> None:
-    """Append an 'access.denied' event in its own transaction."""
+    """Append an 'access.denied' event in its own transaction (the request changes nothing)."""
     with db.transaction() as session:
         log.append(
             session,
             actor,
             "access.denied",
-            f"route:{method} {path}",
-            {"action": action, "reason": reason},
+            subject,
+            {"action": action, "reason": reason, **(decision or {})},
         )
 
 

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from charter.cli import audit, datasets, lineage, models, runs, tokens, users, versions
+from charter.cli import audit, datasets, lineage, models, policy, runs, tokens, users, versions
 from charter.cli.output import errors_reported, print_json
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ app.add_typer(lineage.app, name="lineage")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(audit.app, name="audit")
+app.add_typer(policy.app, name="policy")
 
 HomeOption = Annotated[
     Path | None,

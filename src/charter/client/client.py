@@ -27,6 +27,7 @@ from charter.domain.common import Page
 from charter.domain.enums import PrincipalKind, RiskTier, Role, Stage
 from charter.domain.identity import IssuedToken, Principal, Token
 from charter.domain.lineage import LineageGraph
+from charter.domain.policy import PolicyBundleDetail, PolicyBundleInfo, PolicyDiff
 from charter.domain.registry import (
     Dataset,
     DatasetVersion,
@@ -480,3 +481,25 @@ class Client:
                 target.unlink(missing_ok=True)
                 raise
         return target
+
+    # --- policy bundles -----------------------------------------------------------------------
+
+    def policy_bundles(self) -> list[PolicyBundleInfo]:
+        found = self._call("GET", "/policy/bundles").json()
+        return [PolicyBundleInfo.model_validate(item) for item in found]
+
+    def policy_bundle(self, version: int | None = None) -> PolicyBundleDetail:
+        """The bundle in force, or a stored version (0 is the shipped default)."""
+        path = "/policy/bundles/active" if version is None else f"/policy/bundles/{version}"
+        return self._one(PolicyBundleDetail, "GET", path)
+
+    def push_policy(self, files: dict[str, str], comment: str = "") -> PolicyBundleInfo:
+        """Validate, test and activate a bundle (relative path -> text); admins only."""
+        return self._one(
+            PolicyBundleInfo, "POST", "/policy/bundles", json={"files": files, "comment": comment}
+        )
+
+    def policy_diff(self, from_version: int, to_version: int | None = None) -> PolicyDiff:
+        return self._one(
+            PolicyDiff, "GET", "/policy/diff", params={"from": from_version, "to": to_version}
+        )

@@ -61,6 +61,8 @@ class Action(StrEnum):
     TOKEN_ADMIN = "token:admin"
     AUDIT_READ = "audit:read"
     AUDIT_CHECKPOINT = "audit:checkpoint"
+    POLICY_READ = "policy:read"
+    POLICY_ADMIN = "policy:admin"
 
 
 class NodeKind(StrEnum):

@@ -13,10 +13,12 @@ from sqlalchemy.orm import Session
 from charter.access.principals import require_existing
 from charter.audit import log as audit
 from charter.domain.common import Page
-from charter.domain.enums import RiskTier, Stage
+from charter.domain.enums import Action, RiskTier, Stage
 from charter.domain.errors import Conflict, NotFound
 from charter.domain.identity import Actor
 from charter.domain.registry import Model, ModelCreate, ModelUpdate
+from charter.policy.access import authorize
+from charter.policy.entities import Resource, model_resource
 from charter.registry.common import check_revision, find_model
 from charter.store import tables as t
 from charter.store import tags as tagstore
@@ -92,7 +94,20 @@ def refresh(session: Session, row: t.Model) -> Model:
     return model
 
 
+def resource_of(row: t.Model) -> Resource:
+    """The model as the policy engine sees it."""
+    return model_resource(row.name, row.business_unit, row.risk_tier, row.approved_regions)
+
+
 def create_model(db: Database, actor: Actor, body: ModelCreate) -> Model:
+    # Decided on the model as it would be: a data scientist registers only in their unit.
+    authorize(
+        db,
+        actor,
+        Action.MODEL_WRITE,
+        model_resource(body.name, body.business_unit, body.risk_tier.value, body.approved_regions),
+        subject=f"model:{body.name}",
+    )
     with db.transaction() as session:
         if session.execute(select(t.Model.id).where(t.Model.name == body.name)).first():
             raise Conflict(f"a model named '{body.name}' already exists; choose another name")
@@ -195,6 +210,9 @@ def list_models(
 
 
 def update_model(db: Database, actor: Actor, name: str, revision: int, body: ModelUpdate) -> Model:
+    with db.reading() as session:
+        current = resource_of(find_model(session, name))
+    authorize(db, actor, Action.MODEL_WRITE, current, subject=f"model:{name}")
     with db.transaction() as session:
         row = find_model(session, name, lock=True)
         check_revision("model", name, row.revision, revision)

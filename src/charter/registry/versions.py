@@ -18,7 +18,7 @@ from charter.domain.common import (
     Page,
     is_name,
 )
-from charter.domain.enums import NodeKind, RiskTier, Stage
+from charter.domain.enums import Action, NodeKind, RiskTier, Stage
 from charter.domain.errors import Conflict, InvalidInput, NotFound
 from charter.domain.identity import Actor
 from charter.domain.registry import (
@@ -29,6 +29,7 @@ from charter.domain.registry import (
     StageChange,
     StageTransition,
 )
+from charter.policy.access import authorize
 from charter.registry import lineage, models
 from charter.registry.common import (
     check_revision,
@@ -147,6 +148,9 @@ def create_version(
     except ValueError as exc:
         raise InvalidInput(f"files: {exc}") from exc
     _check_blobs(blobs, body.files)
+    with db.reading() as session:
+        owner = models.resource_of(find_model(session, model))
+    authorize(db, actor, Action.VERSION_WRITE, owner, subject=f"model:{model}")
     with db.transaction() as session:
         # Locking the model serialises version numbering per model. Models of the
         # 'unacceptable' tier may still register versions, so the record exists;

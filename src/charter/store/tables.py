@@ -305,3 +305,15 @@ class AuditKey(Base):
     key_hash: Mapped[str] = mapped_column(String(8), primary_key=True)
     verifier_key: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PolicyBundle(Base):
+    """A pushed policy bundle; the highest version is in force (0 is the shipped default)."""
+
+    __tablename__ = "policy_bundles"
+    version: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    files: Mapped[dict[str, Any]] = mapped_column(JSON)
+    pushed_by: Mapped[str] = mapped_column(String(128))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

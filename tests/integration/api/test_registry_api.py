@@ -159,7 +159,14 @@ def catalogue(
     for spec in MODELS:
         fields = {k: v for k, v in vars(spec).items() if k not in ("name", "risk_tier") and v}
         client.create_model(spec.name, spec.risk_tier, **fields)
+    units = {spec.name: spec.business_unit for spec in MODELS}
     for model, author, stage, tags in VERSIONS:
+        if author != "admin":
+            # Data scientists register only in their own business unit (policy): move
+            # the author into the model's unit first.
+            unit = units[model]
+            assert unit is not None
+            client.update_principal(client.get_principal(author), business_unit=unit)
         created = authors[author].create_version(model, artifact, "skops", tags=tags)
         if stage != "none":
             client.set_stage(created, stage)

@@ -28,6 +28,8 @@ LOCAL_COMMANDS = {
     ("db", "upgrade"),
     ("audit", "verify"),
     ("audit", "archive"),
+    ("policy", "validate"),
+    ("policy", "test"),
 }
 CLI_DIR = Path(charter.cli.__file__).parent
 
@@ -64,6 +66,7 @@ def test_the_tree_has_every_group() -> None:
         "tokens",
         "whoami",
         "audit",
+        "policy",
     }
     assert expected | {"init", "server", "db"} == groups
     assert len(PATHS) > 35

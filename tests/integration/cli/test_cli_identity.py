@@ -66,7 +66,14 @@ def test_users_and_tokens_lifecycle(server: str, admin: Admin) -> None:
     assert me["name"] == "alice" and me["roles"] == ["data_scientist", "validator"]
     assert "alice" in invoke(server, secret, "whoami").stdout
     # Alice may register models but not administer users or move stages.
-    assert data(server, secret, "models", "create", "churn", "--risk-tier", "limited")
+    # ...in her own business unit only (the default policy bundle).
+    assert data(
+        server, secret, "models", "create", "churn", "--risk-tier", "limited",
+        "--business-unit", "retail",
+    )  # fmt: skip
+    assert "own business unit" in refused(
+        server, secret, "models", "create", "churn-2", "--risk-tier", "limited"
+    )
     denied = refused(server, secret, "users", "create", "mallory", "--role", "admin")
     assert "alice" in denied and "principal:admin" in denied
     assert "may not" in refused(server, secret, "users", "update", "alice", "--role", "admin")

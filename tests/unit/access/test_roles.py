@@ -9,7 +9,13 @@ from charter.domain.enums import Action, Role
 from charter.domain.errors import PermissionDenied
 from charter.domain.identity import Actor
 
-READS = {Action.REGISTRY_READ, Action.ARTIFACT_READ, Action.PRINCIPAL_READ, Action.TOKEN_SELF}
+READS = {
+    Action.REGISTRY_READ,
+    Action.ARTIFACT_READ,
+    Action.PRINCIPAL_READ,
+    Action.TOKEN_SELF,
+    Action.POLICY_READ,
+}
 
 
 def actor(*roles: Role) -> Actor:
