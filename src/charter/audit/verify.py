@@ -141,10 +141,19 @@ def _columns_match(
     tail = b',"seq":%d,"subject":%s}' % (seq, orjson.dumps(subject))
     if not (entry.startswith(head) and entry.endswith(tail)):
         return False
-    at_key = b'},"at":"' + _entry_time(at).encode() + b'","change":'
-    end_of_actor = entry.find(at_key, len(head))
+    end_of_actor = entry.find(b'},"at":"', len(head))
     if end_of_actor < 0:
         return False
+    # The time is always 27 bytes (YYYY-MM-DDTHH:MM:SS.ffffffZ), followed by the change.
+    start = end_of_actor + 8
+    if entry[start + 27 : start + 38] != b'","change":':
+        return False
+    stamp = entry[start : start + 27].decode()
+    if isinstance(at, str):
+        if at.replace(" ", "T", 1) + "Z" != stamp:
+            return False  # SQLite: compare the text it stored
+    elif datetime.fromisoformat(stamp) != at:
+        return False  # PostgreSQL: compare instants; parsing beats formatting each row
     return entry.find(b',"principal":' + orjson.dumps(actor) + b",", len(head), end_of_actor) > 0
 
 
