@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -102,8 +103,8 @@ def admit(
         client_address=client,
         user_agent=user_agent,
     )
-    authorize(db, actor, action, subject=subject)
-    return actor
+    granted = authorize(db, actor, action, subject=subject)
+    return replace(actor, authorized_by=granted.note)
 
 
 def revision_from(if_match: str | None) -> int:

@@ -77,6 +77,7 @@ def actor_record(actor: Actor) -> dict[str, Any]:
         "request_id": actor.request_id,
         "client": actor.client_address,
         "user_agent": actor.user_agent,
+        "authorized_by": actor.authorized_by,
     }
 
 

@@ -74,6 +74,9 @@ class Actor:
     user_agent: str | None = None
     business_unit: str | None = None
     attributes: dict[str, str] = field(default_factory=dict)
+    # Which policy bundle and policies let this request in: every audit event of the
+    # request records it, so each change names the rules it was allowed under.
+    authorized_by: str | None = None
 
 
 SYSTEM_ACTOR = Actor(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from charter.audit.access import record_denial
@@ -16,6 +17,20 @@ from charter.store.engine import Database
 _API = api_resource()
 
 
+@dataclass(frozen=True)
+class Authorized:
+    """An allowed decision and the bundle version that made it."""
+
+    decision: Decision
+    version: int
+    digest: str
+
+    @property
+    def note(self) -> str:
+        """The form audit events record: 'bundle 3 (adf1056f3c68): role-admin'."""
+        return f"bundle {self.version} ({self.digest[:12]}): {', '.join(self.decision.policies)}"
+
+
 def authorize(
     db: Database,
     actor: Actor,
@@ -23,7 +38,7 @@ def authorize(
     resource: Resource | None = None,
     context: dict[str, Any] | None = None,
     subject: str | None = None,
-) -> Decision:
+) -> Authorized:
     """Allow, or audit the denial and raise PermissionDenied naming policy and bundle.
 
     `resource` defaults to the API itself, for actions that concern no one resource
@@ -34,7 +49,7 @@ def authorize(
     target = resource or _API
     decision = current.engine.decide(actor, action, target, context)
     if decision.allowed:
-        return decision
+        return Authorized(decision, current.version, current.bundle.digest)
     message = (
         f"'{actor.name}' may not perform {action.value}: {decision.message(action)} "
         f"(policy bundle version {current.version}, {current.bundle.digest[:12]})"

@@ -67,6 +67,13 @@ def test_push_changes_decisions_and_is_versioned(client: Client, server: str, db
     with pytest.raises(PermissionDenied, match=r"no-unacceptable-models.*version 1"):
         client.create_model("after-freeze", "unacceptable")
     client.create_model("minimal-ok", "minimal")
+    with db.rows() as connection:
+        entry = connection.execute(
+            select(t.AuditEvent.entry).where(t.AuditEvent.subject == "model:minimal-ok")
+        ).scalar_one()
+    # every change records the rules it was allowed under
+    authorized = json.loads(entry)["actor"]["authorized_by"]
+    assert authorized.startswith("bundle 1 (") and authorized.endswith("role-admin")
     [denied] = denials(db)
     assert denied["subject"] == "model:after-freeze"
     assert denied["change"]["bundle_version"] == 1  # type: ignore[index]
