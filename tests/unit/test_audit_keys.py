@@ -25,8 +25,6 @@ from charter.audit.keys import (
     verifier_key,
 )
 
-posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
-
 # Published in golang.org/x/mod sumdb/note/note.go (package doc), note_test.go
 # (TestNewVerifier, TestNewSigner) and example_test.go: a signer key, whose base64 part
 # is 0x01 followed by the Ed25519 seed, and its verifier key.
@@ -59,7 +57,6 @@ def test_created_key_loads_back_as_the_same_key(tmp_path: Path) -> None:
     assert path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----\n")  # PKCS#8
 
 
-@posix_only
 @pytest.mark.parametrize("umask", [0o000, 0o022, 0o277])
 def test_created_key_file_has_mode_0600_whatever_the_umask(tmp_path: Path, umask: int) -> None:
     old = os.umask(umask)
@@ -85,7 +82,6 @@ def test_create_in_a_missing_directory_says_which(tmp_path: Path) -> None:
         create_signing_key(tmp_path / "nowhere" / "audit.key")
 
 
-@posix_only
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620, 0o602, 0o610])
 def test_key_accessible_by_others_is_refused_with_the_fix(tmp_path: Path, mode: int) -> None:
     path = tmp_path / "audit.key"
@@ -99,7 +95,6 @@ def test_key_accessible_by_others_is_refused_with_the_fix(tmp_path: Path, mode: 
     assert f"{mode:04o}" in message
 
 
-@posix_only
 def test_owner_read_only_key_loads(tmp_path: Path) -> None:
     path = tmp_path / "audit.key"
     create_signing_key(path)

@@ -119,13 +119,6 @@ def trusted_keys(verifier_keys: Iterable[str]) -> TrustedKeys:
     return keys
 
 
-def _entry_time(column: datetime | str) -> str:
-    """The entry's spelling of a stored time, for the two drivers' forms of it."""
-    if isinstance(column, str):
-        return column.replace(" ", "T", 1) + "Z"  # SQLite: UTC text without an offset
-    return timestamp(column)
-
-
 def _columns_match(
     entry: bytes, seq: int, at: datetime | str, actor: str, action: str, subject: str
 ) -> bool:

@@ -148,6 +148,8 @@ def create_version(
     except ValueError as exc:
         raise InvalidInput(f"files: {exc}") from exc
     _check_blobs(blobs, body.files)
+    # Decided before the write transaction: a denial is audited in a transaction of its
+    # own, which must not wait behind this one's write lock.
     with db.reading() as session:
         owner = models.resource_of(find_model(session, model))
     authorize(db, actor, Action.VERSION_WRITE, owner, subject=f"model:{model}")
