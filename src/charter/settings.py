@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,12 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(
         183, ge=183, description="events younger than this are never archived (EU AI Act Art. 19)"
     )
+    gate_engine: Literal["cedar", "opa"] = Field(
+        "cedar", description="who decides promotion gates: the policy bundle, or an OPA server"
+    )
+    opa_url: str | None = Field(None, description="the OPA server, e.g. http://127.0.0.1:8181")
+    opa_path: str = Field("charter/gate", description="the OPA data path of the gate decision")
+    opa_timeout_seconds: float = Field(2.0, gt=0, le=60)
 
     @property
     def resolved_database_url(self) -> str:

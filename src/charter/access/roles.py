@@ -1,4 +1,4 @@
-"""Which actions each role allows; the baseline that policies refine in a later layer."""
+"""Which actions each role allows: the default bundle's role policies, as a table."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ _READ = {
     Action.POLICY_READ,
 }
 
+# Every action a principal can be allowed: the gate's own action is not a permission.
+PERMISSIONS = frozenset(Action) - {Action.GATE_PROMOTE}
+
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
-    Role.ADMIN: frozenset(Action),
+    Role.ADMIN: PERMISSIONS,
     Role.DATA_SCIENTIST: frozenset(
         _READ
         | {
@@ -24,13 +27,26 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.DATASET_WRITE,
             Action.RUN_WRITE,
             Action.ARTIFACT_WRITE,
+            Action.EVIDENCE_WRITE,
+            Action.PROMOTION_REQUEST,
         }
     ),
     Role.ML_ENGINEER: frozenset(
-        _READ | {Action.VERSION_ALIAS, Action.RUN_WRITE, Action.ARTIFACT_WRITE}
+        _READ
+        | {
+            Action.VERSION_ALIAS,
+            Action.RUN_WRITE,
+            Action.ARTIFACT_WRITE,
+            Action.EVIDENCE_WRITE,
+            Action.PROMOTION_REQUEST,
+        }
     ),
-    Role.VALIDATOR: frozenset(_READ),
-    Role.RISK_OFFICER: frozenset(_READ),
+    # Validators and risk officers change no model; they decide promotions, and validators
+    # attach validation reports. A model's business owner signs off whatever their role.
+    Role.VALIDATOR: frozenset(
+        _READ | {Action.EVIDENCE_WRITE, Action.PROMOTION_APPROVE, Action.PROMOTION_REJECT}
+    ),
+    Role.RISK_OFFICER: frozenset(_READ | {Action.PROMOTION_APPROVE, Action.PROMOTION_REJECT}),
     Role.AUDITOR: frozenset(_READ | {Action.AUDIT_READ, Action.AUDIT_CHECKPOINT}),
     # Consumers call the models they are granted through the gateway, nothing else.
     Role.CONSUMER: frozenset({Action.TOKEN_SELF}),

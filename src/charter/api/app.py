@@ -19,12 +19,24 @@ from charter import __version__
 from charter.api import errors
 from charter.api.context import AppContext
 from charter.api.deps import ACTION_ATTR, get_context
-from charter.api.routes import audit, blobs, datasets, identity, models, policy, runs, system
+from charter.api.routes import (
+    audit,
+    blobs,
+    datasets,
+    evidence,
+    identity,
+    models,
+    policy,
+    promotions,
+    runs,
+    system,
+)
 from charter.api.routing import CharterRoute
 from charter.artifacts.blobstore import blobstore_from_url
 from charter.audit import ledger
 from charter.audit.access import UnauthenticatedSampler
 from charter.domain.identity import SYSTEM_ACTOR
+from charter.gates.engine import gate_for
 from charter.settings import Settings
 from charter.store.engine import Database
 
@@ -142,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         blobs=blobstore_from_url(settings.resolved_artifact_url),
         sampler=UnauthenticatedSampler(settings.audit_denied_window_seconds),
         signer=ledger.load_signer(settings.resolved_audit_key),
+        gate=gate_for(settings),
     )
 
     @asynccontextmanager
@@ -174,7 +187,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.charter = context
     errors.install(app)
     route_methods: list[tuple[re.Pattern[str], set[str]]] = []
-    for module in (system, identity, models, datasets, runs, blobs, audit, policy):
+    routers = (system, identity, models, datasets, runs, blobs, evidence, promotions, audit, policy)
+    for module in routers:
         check_every_route_authorized(module.router)
         app.include_router(module.router, prefix=PREFIX)
         route_methods.extend(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from charter.artifacts.blobstore import BlobStore
 from charter.audit.access import UnauthenticatedSampler
 from charter.audit.ledger import Signer
+from charter.gates.engine import Gate
 from charter.settings import Settings
 from charter.store.engine import Database
 
@@ -18,3 +19,4 @@ class AppContext:
     blobs: BlobStore
     sampler: UnauthenticatedSampler
     signer: Signer | None  # None when no signing key is configured: no checkpoints then
+    gate: Gate

@@ -30,6 +30,8 @@ STATUS: dict[type[errors.CharterError], int] = {
     errors.PreconditionFailed: 412,
     errors.PreconditionRequired: 428,
     errors.IntegrityError: 422,
+    errors.GateFailed: 409,
+    errors.GateUnavailable: 503,
 }
 
 

@@ -5,7 +5,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from charter.cli import audit, datasets, lineage, models, policy, runs, tokens, users, versions
+from charter.cli import (
+    audit,
+    datasets,
+    lineage,
+    models,
+    policy,
+    promotions,
+    runs,
+    tokens,
+    users,
+    versions,
+)
 from charter.cli.output import errors_reported, print_json
 
 if TYPE_CHECKING:
@@ -32,6 +43,11 @@ app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(audit.app, name="audit")
 app.add_typer(policy.app, name="policy")
+app.add_typer(promotions.app, name="promotions")
+app.add_typer(promotions.evidence_app, name="evidence")
+app.command("promote")(promotions.promote)
+app.command("approve")(promotions.approve)
+app.command("reject")(promotions.reject)
 
 HomeOption = Annotated[
     Path | None,

@@ -282,27 +282,6 @@ def download(
     )
 
 
-@app.command("stage")
-def stage(
-    model: ModelArg,
-    version: VersionArg,
-    to_stage: Annotated[str, typer.Argument(metavar="STAGE", help=f"one of {STAGES}")],
-    comment: Annotated[str, typer.Option(help="why (kept in the stage history)")] = "",
-    url: UrlOption = None,
-    token: TokenOption = None,
-    json_output: JsonOption = False,
-) -> None:
-    """Move a version to a stage (admins only for now); the change is kept as history."""
-    with connect(url, token) as client:
-        target = parse_choice(to_stage, Stage, "stage")
-        current = client.get_version(model, positive(version, "VERSION"))
-        found = client.set_stage(current, target, comment)
-    if json_output:
-        print_json(found)
-    else:
-        say(f"{model}@{version}: {current.stage.value} -> {found.stage.value}")
-
-
 @app.command("history")
 def history(
     model: ModelArg,

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from charter.artifacts.manifest import build_manifest, iter_file_chunks, write_verified
 from charter.client.errors import raise_for_problem
+from charter.client.promotions import PromotionsApi
 from charter.domain.artifacts import BlobInfo, ManifestEntry
 from charter.domain.audit import (
     AuditCheckpoint,
@@ -24,7 +25,7 @@ from charter.domain.audit import (
     InclusionProof,
 )
 from charter.domain.common import Page
-from charter.domain.enums import PrincipalKind, RiskTier, Role, Stage
+from charter.domain.enums import PrincipalKind, RiskTier, Role
 from charter.domain.identity import IssuedToken, Principal, Token
 from charter.domain.lineage import LineageGraph
 from charter.domain.policy import PolicyBundleDetail, PolicyBundleInfo, PolicyDiff
@@ -71,7 +72,7 @@ def _json(value: Any) -> Any:
     return value
 
 
-class Client:
+class Client(PromotionsApi):
     """Charter's SDK. `Client(url, token)`; both default to CHARTER_URL and CHARTER_TOKEN."""
 
     def __init__(
@@ -307,17 +308,6 @@ class Client:
             "PATCH",
             f"/models/{version.model}/versions/{version.version}",
             json=changes,
-            revision=version.revision,
-        )
-
-    def set_stage(
-        self, version: ModelVersion | ModelVersionSummary, stage: Stage | str, comment: str = ""
-    ) -> ModelVersion:
-        return self._one(
-            ModelVersion,
-            "POST",
-            f"/models/{version.model}/versions/{version.version}/stage",
-            json={"stage": stage, "comment": comment},
             revision=version.revision,
         )
 

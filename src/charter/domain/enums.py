@@ -49,7 +49,6 @@ class Action(StrEnum):
     REGISTRY_READ = "registry:read"
     MODEL_WRITE = "model:write"
     VERSION_WRITE = "version:write"
-    VERSION_STAGE = "version:stage"
     VERSION_ALIAS = "version:alias"
     DATASET_WRITE = "dataset:write"
     RUN_WRITE = "run:write"
@@ -63,6 +62,13 @@ class Action(StrEnum):
     AUDIT_CHECKPOINT = "audit:checkpoint"
     POLICY_READ = "policy:read"
     POLICY_ADMIN = "policy:admin"
+    EVIDENCE_WRITE = "evidence:write"
+    PROMOTION_REQUEST = "promotion:request"
+    PROMOTION_APPROVE = "promotion:approve"
+    PROMOTION_REJECT = "promotion:reject"
+    PROMOTION_OVERRIDE = "promotion:override"
+    # Not a permission: the action the promotion gate's rules are written for.
+    GATE_PROMOTE = "gate:promote"
 
 
 class NodeKind(StrEnum):

@@ -49,3 +49,16 @@ class IntegrityError(CharterError):
     """Stored or transferred content does not match its recorded digest."""
 
     code = "integrity_error"
+
+
+class GateFailed(CharterError):
+    """A promotion gate blocks: the message names every failing rule."""
+
+    code = "gate_failed"
+
+
+class GateUnavailable(CharterError):
+    """The gate's engine could not decide (e.g. the OPA server is down); the gate fails
+    closed."""
+
+    code = "gate_unavailable"

@@ -57,6 +57,20 @@ class ModelUpdate(Request):
     tags: Tags | None = Field(None, description="replaces the whole tag set")
 
 
+class BreakGlass(Response):
+    """A promotion that went through on a break-glass override: shown on the version and
+    its model for good, so no later report can leave it out."""
+
+    request: int
+    version: int
+    to_stage: Stage
+    reason: str
+    requested_by: str
+    confirmed_by: str
+    overridden: list[str]
+    at: datetime
+
+
 class Model(Stamped):
     name: str
     description: str
@@ -71,6 +85,7 @@ class Model(Stamped):
     updated_at: datetime
     latest_version: int | None = None
     aliases: dict[str, int] = Field(default_factory=dict)
+    break_glass: list[BreakGlass] = Field(default_factory=list)
 
 
 # --- model versions ---------------------------------------------------------------------------
@@ -114,6 +129,7 @@ class ModelVersionSummary(Stamped):
     description: str
     tags: dict[str, str]
     aliases: list[str] = Field(default_factory=list)
+    break_glass: list[BreakGlass] = Field(default_factory=list)
 
 
 class ModelVersion(ModelVersionSummary):

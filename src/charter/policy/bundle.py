@@ -25,6 +25,7 @@ from charter.domain.enums import Action, Role
 from charter.domain.errors import InvalidInput
 from charter.domain.identity import Actor
 from charter.policy.entities import Resource, principal_entity
+from charter.policy.gate_data import parse_gate_data
 
 SCHEMA_FILES = ("schema.cedarschema", "schema.json")
 DATA_FILE = "data.json"
@@ -264,6 +265,25 @@ class PolicyInfo:
     position: int
     id: str
     reason: str
+    effect: str = "permit"
+    # The action ids the scope names; None when the scope is every action.
+    actions: frozenset[str] | None = None
+    # `@override("never")` on a gate rule: break-glass cannot set it aside.
+    overridable: bool = True
+
+    def applies_to(self, action: str) -> bool:
+        """Whether the scope can match `action` (named, or every action); action groups
+        are not expanded, so a gate rule must name its action."""
+        return self.actions is None or action in self.actions
+
+
+def _scope_actions(scope: dict[str, Any]) -> frozenset[str] | None:
+    if scope.get("op") == "==":
+        return frozenset({scope["entity"]["id"]})
+    if scope.get("op") == "in":
+        entities = scope.get("entities") or [scope.get("entity", {})]
+        return frozenset(str(e.get("id", "")) for e in entities)
+    return None
 
 
 def _file_policies(path: str, text: str) -> tuple[list[PolicyInfo], list[str]]:
@@ -290,7 +310,20 @@ def _file_policies(path: str, text: str) -> tuple[list[PolicyInfo], list[str]]:
             problems.append(f'{where} has no @id("...") annotation')
         if not reason:
             problems.append(f'{where} has no @reason("...") annotation')
-        out.append(PolicyInfo(path, position, policy_id, reason))
+        override = annotations.get("override")
+        if override not in (None, "never"):
+            problems.append(f'{where} has @override("{override}"); the only value is "never"')
+        out.append(
+            PolicyInfo(
+                path,
+                position,
+                policy_id,
+                reason,
+                effect=static[parser_id].get("effect", "permit"),
+                actions=_scope_actions(static[parser_id].get("action", {})),
+                overridable=override != "never",
+            )
+        )
     return out, problems
 
 
@@ -328,6 +361,7 @@ def validate(bundle: Bundle) -> list[str]:
         problems.append(f"{schema_path}: does not parse: {exc}")
     if not bundle.policy_files:
         problems.append("the bundle has no policy files (*.cedar); it would deny everything")
+    problems.extend(parse_gate_data(bundle.data)[1])
     seen: dict[str, str] = {}
     for path, text in bundle.policy_files.items():
         try:

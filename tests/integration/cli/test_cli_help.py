@@ -67,6 +67,11 @@ def test_the_tree_has_every_group() -> None:
         "whoami",
         "audit",
         "policy",
+        "promotions",
+        "evidence",
+        "promote",
+        "approve",
+        "reject",
     }
     assert expected | {"init", "server", "db"} == groups
     assert len(PATHS) > 35

@@ -161,18 +161,16 @@ def test_registry_round_trip(server: str, admin: Admin, tmp_path: Path) -> None:
     assert (dest / "model.bin").read_bytes() == (artifact / "model.bin").read_bytes()
     assert (dest / "sub" / "meta.json").read_text() == '{"k": 1}'
 
-    staged = data(server, t, "versions", "stage", "credit", "1", "staging", "--comment", "ok")
-    assert staged["stage"] == "staging"
-    ok(server, t, "versions", "stage", "credit", "1", "production")
+    card = tmp_path / "card.md"
+    card.write_text("# credit model card\n")
+    for kind in ("model_card", "transparency_notice"):
+        data(server, t, "evidence", "add", "credit", "1", str(card), "--kind", kind)
+    staged = data(server, t, "promote", "credit", "1", "--to", "staging", "--comment", "ok")
+    assert staged["status"] == "executed" and staged["gate"]["allowed"] is True
     history = data(server, t, "versions", "history", "credit", "1")
-    assert [(h["from_stage"], h["to_stage"]) for h in history] == [
-        ("none", "staging"),
-        ("staging", "production"),
-    ]
-    assert history[0]["comment"] == "ok"
-    assert data(server, t, "models", "list", "--stage", "production")["items"][0]["name"] == (
-        "credit"
-    )
+    assert [(h["from_stage"], h["to_stage"]) for h in history] == [("none", "staging")]
+    assert history[0]["comment"] == f"promotion #{staged['id']}"
+    assert data(server, t, "models", "list", "--stage", "staging")["items"][0]["name"] == ("credit")
     assert data(server, t, "versions", "alias", "credit", "champion", "1")["aliases"] == [
         "champion"
     ]
@@ -232,7 +230,7 @@ def test_bad_input_is_one_clear_line(server: str, admin: Admin, tmp_path: Path) 
         ("versions", "create", "m", str(tmp_path / "missing"), "--flavor", "x"): "does not exist",
         ("versions", "create", "m", str(empty), "--flavor", "x"): "no files",
         ("versions", "show", "nonexistent", "1"): "nonexistent",
-        ("versions", "stage", "m", "1", "retired"): "not one of: none",
+        ("promote", "m", "1", "--to", "retired"): "not one of: none",
         ("runs", "create", "--metric", "auc=high"): "not a number",
         ("runs", "create", "--input", "loans"): "NAME@VERSION",
         ("runs", "create", "--input", "loans@0"): "NAME@VERSION",

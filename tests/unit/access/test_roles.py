@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from charter.access.roles import ROLE_ACTIONS, allowed, require
+from charter.access.roles import PERMISSIONS, ROLE_ACTIONS, allowed, require
 from charter.domain.enums import Action, Role
 from charter.domain.errors import PermissionDenied
 from charter.domain.identity import Actor
@@ -26,24 +26,24 @@ def test_every_role_has_an_entry() -> None:
     assert set(ROLE_ACTIONS) == set(Role)
 
 
-@pytest.mark.parametrize("action", list(Action))
+@pytest.mark.parametrize("action", sorted(PERMISSIONS))
 def test_admin_may_do_everything(action: Action) -> None:
     assert allowed(actor(Role.ADMIN), action)
 
 
-@pytest.mark.parametrize("action", list(Action))
+@pytest.mark.parametrize("action", sorted(PERMISSIONS))
 def test_auditor_only_reads(action: Action) -> None:
     # Signing a checkpoint changes nothing recorded; it only fixes what is already there.
     audit = {Action.AUDIT_READ, Action.AUDIT_CHECKPOINT}
     assert allowed(actor(Role.AUDITOR), action) == (action in READS | audit)
 
 
-@pytest.mark.parametrize("action", list(Action))
+@pytest.mark.parametrize("action", sorted(PERMISSIONS))
 def test_consumer_only_manages_its_own_tokens(action: Action) -> None:
     assert allowed(actor(Role.CONSUMER), action) == (action == Action.TOKEN_SELF)
 
 
-def test_data_scientist_writes_but_does_not_stage() -> None:
+def test_data_scientist_writes_but_does_not_override_gates() -> None:
     ds = actor(Role.DATA_SCIENTIST)
     for action in (
         Action.MODEL_WRITE,
@@ -53,7 +53,7 @@ def test_data_scientist_writes_but_does_not_stage() -> None:
     ):
         assert allowed(ds, action)
     for action in (
-        Action.VERSION_STAGE,
+        Action.PROMOTION_OVERRIDE,
         Action.PRINCIPAL_ADMIN,
         Action.TOKEN_ADMIN,
         Action.AUDIT_READ,
@@ -61,18 +61,22 @@ def test_data_scientist_writes_but_does_not_stage() -> None:
         assert not allowed(ds, action)
 
 
-@pytest.mark.parametrize("role", [Role.VALIDATOR, Role.RISK_OFFICER])
-def test_reviewers_read_only(role: Role) -> None:
-    assert {a for a in Action if allowed(actor(role), a)} == READS
+DECIDE = {Action.PROMOTION_APPROVE, Action.PROMOTION_REJECT}
 
 
-def test_only_admin_changes_stages() -> None:
-    assert [r for r in Role if allowed(actor(r), Action.VERSION_STAGE)] == [Role.ADMIN]
+def test_reviewers_read_and_decide_promotions() -> None:
+    assert {a for a in Action if allowed(actor(Role.RISK_OFFICER), a)} == READS | DECIDE
+    validator = {a for a in Action if allowed(actor(Role.VALIDATOR), a)}
+    assert validator == READS | DECIDE | {Action.EVIDENCE_WRITE}
+
+
+def test_only_admins_break_the_glass() -> None:
+    assert [r for r in Role if allowed(actor(r), Action.PROMOTION_OVERRIDE)] == [Role.ADMIN]
 
 
 def test_roles_combine_and_denial_explains() -> None:
     assert allowed(actor(Role.CONSUMER, Role.AUDITOR), Action.AUDIT_READ)
     assert not allowed(actor(), Action.REGISTRY_READ)
-    with pytest.raises(PermissionDenied, match=r"version:stage.*admin"):
-        require(actor(Role.DATA_SCIENTIST), Action.VERSION_STAGE)
-    require(actor(Role.ADMIN), Action.VERSION_STAGE)
+    with pytest.raises(PermissionDenied, match=r"promotion:override.*admin"):
+        require(actor(Role.DATA_SCIENTIST), Action.PROMOTION_OVERRIDE)
+    require(actor(Role.ADMIN), Action.PROMOTION_OVERRIDE)

@@ -50,8 +50,13 @@ def test_the_default_bundle_is_valid_and_complete() -> None:
     bundle = default_bundle()
     assert validate(bundle) == []
     assert "schema.cedarschema" in bundle.files and bundle.schema_file == "schema.cedarschema"
-    assert set(bundle.policy_files) == {"roles.cedar", "business_unit.cedar"}
-    assert bundle.data == {}
+    assert set(bundle.policy_files) == {
+        "roles.cedar",
+        "business_unit.cedar",
+        "promotions.cedar",
+        "gate.cedar",
+    }
+    assert bundle.data["requirements"]["production"]["high"]["approvals"] == 2
     assert len(bundle.cases) >= 20
     ids = [info.id for info in policy_infos(bundle)]
     assert len(ids) == len(set(ids))
@@ -179,10 +184,8 @@ def test_validate_refuses_a_bundle_without_policies() -> None:
     problems = validate(
         with_files(
             {
-                "roles.cedar": None,
-                "business_unit.cedar": None,
-                "tests/roles.json": None,
-                "tests/business_unit.json": None,
+                **{path: None for path in default_bundle().policy_files},
+                **{path: None for path in default_bundle().files if path.startswith("tests/")},
             }
         )
     )
@@ -198,12 +201,13 @@ def test_diff_shows_changed_added_and_removed_files() -> None:
             "roles.cedar": roles.replace("validators read everything", "validators read all"),
             "extra.cedar": GOOD,
             "business_unit.cedar": None,
+            "tests/business_unit.json": None,
         }
     )
     text = diff(old, new)
     assert "--- a/roles.cedar\n+++ b/roles.cedar\n" in text
-    assert '-@reason("validators read everything and change nothing")\n' in text
-    assert '+@reason("validators read all and change nothing")\n' in text
+    assert '-@reason("validators read everything, attach validation' in text
+    assert '+@reason("validators read all, attach validation' in text
     assert "Only in new: extra.cedar\n--- /dev/null\n+++ b/extra.cedar\n" in text
     assert "Only in old: business_unit.cedar\n--- a/business_unit.cedar\n+++ /dev/null\n" in text
     assert text.index("business_unit.cedar") < text.index("extra.cedar") < text.index("roles.cedar")

@@ -30,7 +30,7 @@ MODEL_ACTIONS = [
     Action.ARTIFACT_WRITE,
     Action.MODEL_WRITE,
     Action.VERSION_WRITE,
-    Action.VERSION_STAGE,
+    Action.PROMOTION_OVERRIDE,
     Action.VERSION_ALIAS,
 ]
 
@@ -54,7 +54,7 @@ def test_role_baseline_on_the_api_equals_roles_table(
     engine: PolicyEngine, held: frozenset[Role]
 ) -> None:
     who = actor(*held)
-    for action in Action:
+    for action in roles.PERMISSIONS:
         decision = engine.decide_uncached(who, action, api_resource())
         assert decision.allowed == roles.allowed(who, action), (sorted(held), action)
         assert not decision.errors
@@ -124,10 +124,10 @@ def test_denial_messages_name_the_policy_or_the_roles_but_not_the_resource(
     assert "own business unit" in message
     assert "secret-project" not in message and "banking" not in message
 
-    no_permit = engine.decide(dana, Action.VERSION_STAGE, secret)
+    no_permit = engine.decide(dana, Action.PROMOTION_OVERRIDE, secret)
     assert no_permit.policies == () and no_permit.reasons == ()
-    assert no_permit.message(Action.VERSION_STAGE) == (
-        "no policy permits version:stage for roles data_scientist"
+    assert no_permit.message(Action.PROMOTION_OVERRIDE) == (
+        "no policy permits promotion:override for roles data_scientist"
     )
     nobody = engine.decide(actor(), Action.TOKEN_SELF, api_resource())
     assert nobody.message(Action.TOKEN_SELF) == "no policy permits token:self for roles none"
@@ -162,7 +162,7 @@ def test_changing_any_fact_changes_the_cached_answer() -> None:
     assert not engine.decide(replace(dana, business_unit="hq"), Action.MODEL_WRITE, model).allowed
     assert engine.decide(replace(dana, roles=frozenset()), Action.MODEL_WRITE, model).policies == ()
     assert engine.decide(replace(dana, business_unit="retail"), Action.MODEL_WRITE, model).allowed
-    assert not engine.decide(dana, Action.VERSION_STAGE, model).allowed
+    assert not engine.decide(dana, Action.PROMOTION_OVERRIDE, model).allowed
 
 
 def test_cache_keys_tell_apart_what_cedar_tells_apart() -> None:

@@ -11,6 +11,8 @@ from charter.access import principals, tokens
 from charter.artifacts.blobstore import LocalBlobStore
 from charter.domain.enums import RiskTier, Role, RunStatus, Stage
 from charter.domain.errors import CharterError, Conflict
+from charter.domain.evidence import EvidenceCreate, EvidenceKind
+from charter.domain.gates import PromotionCreate, Verdict
 from charter.domain.identity import Actor, PrincipalCreate, PrincipalUpdate, TokenCreate
 from charter.domain.registry import (
     DatasetCreate,
@@ -22,8 +24,10 @@ from charter.domain.registry import (
     ModelVersionUpdate,
     RunCreate,
     RunUpdate,
-    StageChange,
 )
+from charter.evidence import documents
+from charter.gates import promotions
+from charter.gates.engine import CedarGate
 from charter.registry import datasets, models, runs, versions
 from charter.store.engine import Database
 from tests.conftest import Admin
@@ -39,7 +43,7 @@ def test_every_change_appends_exactly_one_event(
     scientist: Actor,
     version_body: Callable[..., ModelVersionCreate],
 ) -> None:
-    a, s = admin.actor, scientist
+    a, s, gate = admin.actor, scientist, CedarGate()
     calls: list[tuple[str, Actor, Callable[[], object]]] = [
         (
             "model.create",
@@ -58,9 +62,29 @@ def test_every_change_appends_exactly_one_event(
             lambda: versions.update_version(db, s, "m", 1, 1, ModelVersionUpdate(description="y")),
         ),
         (
-            "version.stage",
+            "evidence.attach",
+            s,
+            lambda: documents.attach(
+                db,
+                blobs,
+                gate,
+                s,
+                "m",
+                1,
+                EvidenceCreate(kind=EvidenceKind.MODEL_CARD, sha256=blobs.put_bytes(b"c").sha256),
+            ),
+        ),
+        (
+            "promotion.open",
+            s,
+            lambda: promotions.open_request(
+                db, gate, s, PromotionCreate(model="m", version=1, to=Stage.STAGING)
+            ),
+        ),
+        (
+            "promotion.reject",
             a,
-            lambda: versions.set_stage(db, a, "m", 1, 2, StageChange(stage=Stage.STAGING)),
+            lambda: promotions.decide(db, gate, a, 1, Verdict.REJECT, "not yet"),
         ),
         ("alias.set", a, lambda: versions.set_alias(db, a, "m", "best", 1)),
         ("alias.delete", a, lambda: versions.delete_alias(db, a, "m", "best")),
@@ -123,7 +147,9 @@ def test_failures_append_nothing(
     failing: list[Callable[[], object]] = [
         lambda: models.create_model(db, a, ModelCreate(name="m", risk_tier=RiskTier.HIGH)),
         lambda: models.update_model(db, a, "m", 5, ModelUpdate(description="x")),
-        lambda: versions.set_stage(db, a, "m", 1, 1, StageChange(stage=Stage.NONE)),
+        lambda: promotions.open_request(
+            db, CedarGate(), a, PromotionCreate(model="m", version=1, to=Stage.NONE)
+        ),
         lambda: versions.delete_alias(db, a, "m", "nothing"),
         lambda: datasets.create_dataset(db, a, DatasetCreate(name="d")),
         lambda: principals.create_principal(

@@ -11,10 +11,11 @@ from charter.artifacts.blobstore import LocalBlobStore
 from charter.domain.enums import RiskTier, Role, Stage
 from charter.domain.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from charter.domain.identity import PrincipalCreate
-from charter.domain.registry import ModelCreate, ModelUpdate, ModelVersionCreate, StageChange
+from charter.domain.registry import ModelCreate, ModelUpdate, ModelVersionCreate
 from charter.registry import models, versions
 from charter.store.engine import Database
 from tests.conftest import Admin
+from tests.support.stages import put_in_stage
 from tests.unit.registry.conftest import audit_size
 
 
@@ -109,7 +110,7 @@ def test_list_filters_and_pages(
             ),
         )
     versions.create_version(db, blobs, admin.actor, "beta", version_body())
-    versions.set_stage(db, admin.actor, "beta", 1, 1, StageChange(stage=Stage.STAGING))
+    put_in_stage(db, "beta", 1, Stage.STAGING)
 
     def names(**filters: object) -> list[str]:
         return [m.name for m in models.list_models(db, **filters).items]  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from charter.artifacts.blobstore import LocalBlobStore
 from charter.domain.artifacts import ManifestEntry
 from charter.domain.common import DatasetVersionRef, ModelVersionRef
 from charter.domain.enums import RiskTier, Stage
-from charter.domain.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from charter.domain.errors import InvalidInput, NotFound, PreconditionFailed
 from charter.domain.registry import (
     DatasetCreate,
     DatasetVersionCreate,
@@ -18,12 +18,12 @@ from charter.domain.registry import (
     ModelVersionCreate,
     ModelVersionSummary,
     ModelVersionUpdate,
-    StageChange,
 )
 from charter.registry import datasets, models, versions
 from charter.store.engine import Database
 from charter.store.migrate import downgrade, upgrade
 from tests.conftest import Admin
+from tests.support.stages import put_in_stage
 from tests.unit.registry.conftest import FileMaker, audit_events, audit_size
 
 Body = Callable[..., ModelVersionCreate]
@@ -147,15 +147,8 @@ def test_update_stage_history_and_concurrency(
     assert (updated.revision, updated.description, updated.tags) == (2, "d", {"b": "2"})
     with pytest.raises(PreconditionFailed):
         versions.update_version(db, admin.actor, credit, 1, 1, ModelVersionUpdate(description="x"))
-    staged = versions.set_stage(
-        db, admin.actor, credit, 1, 2, StageChange(stage=Stage.STAGING, comment="ok")
-    )
-    assert (staged.stage, staged.revision) == (Stage.STAGING, 3)
-    with pytest.raises(PreconditionFailed):
-        versions.set_stage(db, admin.actor, credit, 1, 2, StageChange(stage=Stage.PRODUCTION))
-    with pytest.raises(Conflict):
-        versions.set_stage(db, admin.actor, credit, 1, 3, StageChange(stage=Stage.STAGING))
-    versions.set_stage(db, admin.actor, credit, 1, 3, StageChange(stage=Stage.PRODUCTION))
+    put_in_stage(db, credit, 1, Stage.STAGING, "ok", admin.actor)
+    put_in_stage(db, credit, 1, Stage.PRODUCTION, actor=admin.actor)
     history = versions.stage_history(db, credit, 1)
     assert [(h.from_stage, h.to_stage, h.actor) for h in history] == [
         (Stage.NONE, Stage.STAGING, "admin"),
@@ -211,7 +204,7 @@ def test_search_filters_and_pages(
     ]
     for name, tags in plan:
         versions.create_version(db, blobs, admin.actor, name, version_body(tags=tags))
-    versions.set_stage(db, admin.actor, "churn", 2, 1, StageChange(stage=Stage.STAGING))
+    put_in_stage(db, "churn", 2, Stage.STAGING)
 
     def found(**filters: object) -> list[str]:
         page = versions.list_versions(db, **filters)  # type: ignore[arg-type]
@@ -279,7 +272,7 @@ def test_stored_documents_match_the_tables_after_every_change(
     versions.update_version(
         db, admin.actor, credit, 1, 1, ModelVersionUpdate(description="d", tags={"b": "2"})
     )
-    versions.set_stage(db, admin.actor, credit, 2, 1, StageChange(stage=Stage.STAGING))
+    put_in_stage(db, credit, 2, Stage.STAGING)
     versions.set_alias(db, admin.actor, credit, "champion", 1)
     versions.set_alias(db, admin.actor, credit, "challenger", 1)
     versions.set_alias(db, admin.actor, credit, "champion", 2)

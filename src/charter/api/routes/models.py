@@ -22,7 +22,6 @@ from charter.domain.registry import (
     ModelVersionCreate,
     ModelVersionSummary,
     ModelVersionUpdate,
-    StageChange,
     StageTransition,
 )
 from charter.registry import models, versions
@@ -186,18 +185,6 @@ def update_version(
     revision: IfMatch,
 ) -> ModelVersion:
     return versions.update_version(context.db, actor, name, version, revision, body)
-
-
-@router.post("/models/{name}/versions/{version}/stage", summary="Move a version to a stage")
-def set_stage(
-    context: Context,
-    name: Name,
-    version: VersionPath,
-    body: StageChange,
-    actor: Annotated[Actor, Depends(require(Action.VERSION_STAGE))],
-    revision: IfMatch,
-) -> ModelVersion:
-    return versions.set_stage(context.db, actor, name, version, revision, body)
 
 
 @router.get("/models/{name}/versions/{version}/stages", summary="Stage history of a version")

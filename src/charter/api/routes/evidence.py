@@ -1,0 +1,38 @@
+"""Evidence attached to model versions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from charter.api.deps import Context, require
+from charter.api.params import VersionPath
+from charter.api.routing import CharterRoute
+from charter.domain.common import Name
+from charter.domain.enums import Action
+from charter.domain.evidence import Evidence, EvidenceCreate
+from charter.domain.identity import Actor
+from charter.evidence import documents
+
+router = APIRouter(tags=["evidence"], route_class=CharterRoute)
+Reader = Annotated[Actor, Depends(require(Action.REGISTRY_READ))]
+Writer = Annotated[Actor, Depends(require(Action.EVIDENCE_WRITE))]
+
+
+@router.get("/models/{name}/versions/{version}/evidence", summary="A version's evidence")
+def list_evidence(
+    context: Context, name: Name, version: VersionPath, actor: Reader
+) -> list[Evidence]:
+    return documents.list_evidence(context.db, name, version)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/evidence",
+    status_code=201,
+    summary="Attach an uploaded document as evidence (immutable)",
+)
+def attach(
+    context: Context, name: Name, version: VersionPath, body: EvidenceCreate, actor: Writer
+) -> Evidence:
+    return documents.attach(context.db, context.blobs, context.gate, actor, name, version, body)

@@ -1,0 +1,144 @@
+"""The SDK's evidence and promotion methods (mixed into Client)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
+
+from charter.artifacts.manifest import iter_file_chunks
+from charter.domain.artifacts import ManifestEntry
+from charter.domain.common import Page
+from charter.domain.enums import Stage
+from charter.domain.evidence import Evidence, EvidenceKind
+from charter.domain.gates import GateEvaluation, Promotion
+
+if TYPE_CHECKING:
+    import httpx
+
+    from charter.domain.artifacts import BlobInfo
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class PromotionsApi:
+    """Evidence, dry runs, promotion requests and their decisions."""
+
+    if TYPE_CHECKING:
+
+        def _call(
+            self,
+            method: str,
+            path: str,
+            *,
+            json: Any = None,
+            params: dict[str, Any] | None = None,
+            revision: int | None = None,
+        ) -> httpx.Response: ...
+        def _one(self, kind: type[T], method: str, path: str, **kwargs: Any) -> T: ...
+        def _page(self, kind: type[T], path: str, params: dict[str, Any]) -> Page[T]: ...
+        def upload_file(
+            self,
+            path: Path,
+            entry: ManifestEntry,
+            progress: Callable[[int], None] | None = None,
+        ) -> BlobInfo: ...
+
+    def attach_evidence(
+        self,
+        model: str,
+        version: int,
+        kind: EvidenceKind | str,
+        path: Path | str,
+        title: str = "",
+        media_type: str = "text/markdown",
+    ) -> Evidence:
+        """Upload a document and attach it to a version as evidence."""
+        path = Path(path)
+        digest = hashlib.sha256()
+        for chunk in iter_file_chunks(path):
+            digest.update(chunk)
+        entry = ManifestEntry(path=path.name, size=path.stat().st_size, sha256=digest.hexdigest())
+        self.upload_file(path, entry)
+        return self._one(
+            Evidence,
+            "POST",
+            f"/models/{model}/versions/{version}/evidence",
+            json={
+                "kind": str(kind),
+                "sha256": entry.sha256,
+                "title": title or path.name,
+                "media_type": media_type,
+            },
+        )
+
+    def list_evidence(self, model: str, version: int) -> list[Evidence]:
+        data = self._call("GET", f"/models/{model}/versions/{version}/evidence").json()
+        return [Evidence.model_validate(item) for item in data]
+
+    @staticmethod
+    def _ask(
+        model: str,
+        version: int,
+        to: Stage | str,
+        region: str,
+        comment: str,
+        break_glass_reason: str | None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": model,
+            "version": version,
+            "to": str(to),
+            "region": region,
+            "comment": comment,
+        }
+        if break_glass_reason is not None:
+            body["break_glass_reason"] = break_glass_reason
+        return body
+
+    def dry_run_promotion(
+        self, model: str, version: int, to: Stage | str, region: str = ""
+    ) -> GateEvaluation:
+        """What would block this promotion? Opens nothing."""
+        body = self._ask(model, version, to, region, "", None)
+        return self._one(GateEvaluation, "POST", "/promotions/dry-run", json=body)
+
+    def promote(
+        self,
+        model: str,
+        version: int,
+        to: Stage | str,
+        region: str = "",
+        comment: str = "",
+        break_glass_reason: str | None = None,
+    ) -> Promotion:
+        """Open a promotion request (it executes at once if the gate passes)."""
+        body = self._ask(model, version, to, region, comment, break_glass_reason)
+        return self._one(Promotion, "POST", "/promotions", json=body)
+
+    def get_promotion(self, request_id: int) -> Promotion:
+        return self._one(Promotion, "GET", f"/promotions/{request_id}")
+
+    def list_promotions(self, **filters: Any) -> Page[Promotion]:
+        return self._page(Promotion, "/promotions", filters)
+
+    def approve(self, request_id: int, comment: str = "") -> Promotion:
+        return self._one(
+            Promotion, "POST", f"/promotions/{request_id}/approve", json={"comment": comment}
+        )
+
+    def reject(self, request_id: int, comment: str) -> Promotion:
+        return self._one(
+            Promotion, "POST", f"/promotions/{request_id}/reject", json={"comment": comment}
+        )
+
+    def evaluate_promotion(self, request_id: int) -> Promotion:
+        return self._one(Promotion, "POST", f"/promotions/{request_id}/evaluate")
+
+    def withdraw_promotion(self, request_id: int, comment: str = "") -> Promotion:
+        return self._one(
+            Promotion, "POST", f"/promotions/{request_id}/withdraw", json={"comment": comment}
+        )

@@ -1,0 +1,53 @@
+"""Schemas of evidence: immutable facts attached to a model version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints
+
+from charter.domain.common import Request, Response, ShortText
+
+
+class EvidenceKind(StrEnum):
+    """Documents people submit. Evidence Charter computes itself has kinds of its own."""
+
+    MODEL_CARD = "model_card"
+    TRANSPARENCY_NOTICE = "transparency_notice"
+    VALIDATION_REPORT = "validation_report"
+
+
+class EvidenceSource(StrEnum):
+    SUBMITTED = "submitted"  # a person's document: who submitted it is recorded
+    COMPUTED = "computed"  # produced by Charter from verified inputs
+
+
+_TOKEN = r"[a-z0-9][a-z0-9!#$&^_.+-]*"
+MediaType = Annotated[str, StringConstraints(max_length=128, pattern=rf"^{_TOKEN}/{_TOKEN}$")]
+
+
+class EvidenceCreate(Request):
+    kind: EvidenceKind
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] = Field(
+        description="digest of the document, uploaded first with PUT /blobs/{sha256}"
+    )
+    title: ShortText = ""
+    media_type: MediaType = "text/markdown"
+
+
+class Evidence(Response):
+    id: int
+    model: str
+    version: int
+    kind: str
+    source: EvidenceSource
+    title: str
+    sha256: str | None
+    size: int | None
+    media_type: str
+    submitted_by: str
+    submitter_roles: list[str]
+    details: dict[str, Any]
+    created_at: datetime

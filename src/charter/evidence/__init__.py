@@ -1,0 +1,1 @@
+"""Evidence attached to model versions."""

@@ -1,0 +1,1 @@
+"""Promotion gates: facts, engines, requests and approvals."""
