@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
 LINT_PATHS := src tests bench scripts
 
-.PHONY: all venv demo test bench bench-audit lint clean
+.PHONY: all venv demo test bench bench-audit bench-policy lint clean
 
 all: test
 
@@ -53,6 +53,9 @@ bench: $(STAMP)
 bench-audit: $(STAMP)
 	bash scripts/ensure-postgres.sh
 	$(VPY) bench/audit_log.py
+
+bench-policy: $(STAMP)
+	$(VPY) bench/policy.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)

@@ -62,6 +62,7 @@ class Action(StrEnum):
     AUDIT_CHECKPOINT = "audit:checkpoint"
     POLICY_READ = "policy:read"
     POLICY_ADMIN = "policy:admin"
+    MODEL_INVOKE = "model:invoke"
     EVIDENCE_WRITE = "evidence:write"
     PROMOTION_REQUEST = "promotion:request"
     PROMOTION_APPROVE = "promotion:approve"

@@ -153,17 +153,18 @@ def model_resource(
     business_unit: str | None,
     risk_tier: str,
     approved_regions: Iterable[str] = (),
+    invokers: Iterable[str] | None = None,
 ) -> Resource:
-    return Resource(
-        "Model",
-        name,
-        {
-            "name": name,
-            "business_unit": business_unit or "",
-            "risk_tier": str(risk_tier),
-            "approved_regions": frozenset(approved_regions),
-        },
-    )
+    """A `Charter::Model`; `invokers` are the principals its access grants name."""
+    attrs: dict[str, AttrValue] = {
+        "name": name,
+        "business_unit": business_unit or "",
+        "risk_tier": str(risk_tier),
+        "approved_regions": frozenset(approved_regions),
+    }
+    if invokers is not None:
+        attrs["invokers"] = frozenset(invokers)
+    return Resource("Model", name, attrs)
 
 
 def version_resource(model: Resource, version: int, author: str, stage: str) -> Resource:
