@@ -44,7 +44,13 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     # Validators and risk officers change no model; they decide promotions, and validators
     # attach validation reports. A model's business owner signs off whatever their role.
     Role.VALIDATOR: frozenset(
-        _READ | {Action.EVIDENCE_WRITE, Action.PROMOTION_APPROVE, Action.PROMOTION_REJECT}
+        _READ
+        | {
+            Action.ARTIFACT_WRITE,  # to upload the reports they attach
+            Action.EVIDENCE_WRITE,
+            Action.PROMOTION_APPROVE,
+            Action.PROMOTION_REJECT,
+        }
     ),
     Role.RISK_OFFICER: frozenset(_READ | {Action.PROMOTION_APPROVE, Action.PROMOTION_REJECT}),
     Role.AUDITOR: frozenset(_READ | {Action.AUDIT_READ, Action.AUDIT_CHECKPOINT}),

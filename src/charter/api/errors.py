@@ -30,7 +30,6 @@ STATUS: dict[type[errors.CharterError], int] = {
     errors.PreconditionFailed: 412,
     errors.PreconditionRequired: 428,
     errors.IntegrityError: 422,
-    errors.GateFailed: 409,
     errors.GateUnavailable: 503,
 }
 

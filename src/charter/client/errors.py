@@ -16,6 +16,7 @@ BY_STATUS: dict[int, type[errors.CharterError]] = {
     412: errors.PreconditionFailed,
     422: errors.InvalidInput,
     428: errors.PreconditionRequired,
+    503: errors.GateUnavailable,
 }
 
 

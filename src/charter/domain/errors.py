@@ -51,12 +51,6 @@ class IntegrityError(CharterError):
     code = "integrity_error"
 
 
-class GateFailed(CharterError):
-    """A promotion gate blocks: the message names every failing rule."""
-
-    code = "gate_failed"
-
-
 class GateUnavailable(CharterError):
     """The gate's engine could not decide (e.g. the OPA server is down); the gate fails
     closed."""

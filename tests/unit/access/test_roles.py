@@ -67,7 +67,7 @@ DECIDE = {Action.PROMOTION_APPROVE, Action.PROMOTION_REJECT}
 def test_reviewers_read_and_decide_promotions() -> None:
     assert {a for a in Action if allowed(actor(Role.RISK_OFFICER), a)} == READS | DECIDE
     validator = {a for a in Action if allowed(actor(Role.VALIDATOR), a)}
-    assert validator == READS | DECIDE | {Action.EVIDENCE_WRITE}
+    assert validator == READS | DECIDE | {Action.EVIDENCE_WRITE, Action.ARTIFACT_WRITE}
 
 
 def test_only_admins_break_the_glass() -> None:

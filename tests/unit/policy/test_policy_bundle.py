@@ -206,8 +206,8 @@ def test_diff_shows_changed_added_and_removed_files() -> None:
     )
     text = diff(old, new)
     assert "--- a/roles.cedar\n+++ b/roles.cedar\n" in text
-    assert '-@reason("validators read everything, attach validation' in text
-    assert '+@reason("validators read all, attach validation' in text
+    assert '-@reason("validators read everything, upload and attach' in text
+    assert '+@reason("validators read all, upload and attach' in text
     assert "Only in new: extra.cedar\n--- /dev/null\n+++ b/extra.cedar\n" in text
     assert "Only in old: business_unit.cedar\n--- a/business_unit.cedar\n+++ /dev/null\n" in text
     assert text.index("business_unit.cedar") < text.index("extra.cedar") < text.index("roles.cedar")
