@@ -187,6 +187,63 @@ def verify_offline(home: Path) -> None:
         raise RuntimeError(f"the audit log did not verify: {report['problems']}")
 
 
+def show_gate(gate: Any) -> None:
+    grid = Table(title=f"gate ({gate.engine})", title_justify="left")
+    for column in ("rule", "result", "reason"):
+        grid.add_column(column, overflow="fold")
+    for rule in sorted(gate.rules, key=lambda r: r.passed):
+        mark = "[green]pass[/]" if rule.passed else "[red]FAIL[/]"
+        grid.add_row(rule.rule, mark, rule.reason.replace("[", "\\["))
+    console.print(grid)
+
+
+def govern(client: Client, url: str, version: int, workdir: Path) -> None:
+    """Promote the version to production through the gate, with four-eyes approvals."""
+    people: dict[str, Client] = {}
+    for name, role in (("vic", "validator"), ("rita", "risk_officer"), ("olga", "risk_officer")):
+        client.create_principal(name, [role], display_name=f"{name} ({role})")
+        people[name] = Client(url, client.create_token("demo", principal=name).secret)
+    model = client.get_model(MODEL)
+    client.update_model(model, business_owner="olga", approved_regions=["eu-west-1"])
+    console.print(
+        "model owner: olga; approved region: eu-west-1; people: vic (validator), "
+        "rita (risk officer), olga (business owner, risk officer)"
+    )
+    gate = client.dry_run_promotion(MODEL, version, "production", "eu-west-1")
+    console.print("charter promote --dry-run: what would block production?")
+    show_gate(gate)
+    opened = client.promote(MODEL, version, "production", "eu-west-1", comment="demo release")
+    console.print(f"opened promotion request {opened.id}: {opened.status.value}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    for kind, who in (
+        ("model_card", client),
+        ("transparency_notice", client),
+        ("validation_report", people["vic"]),
+    ):
+        path = workdir / f"{kind}.md"
+        path.write_text(f"# {kind.replace('_', ' ')} for {MODEL}@{version}\n")
+        who.attach_evidence(MODEL, version, kind, path)
+        console.print(f"  [green]✓[/] {kind} attached")
+    try:
+        client.approve(opened.id)
+    except Exception as exc:  # the point of the step: the author is refused
+        console.print(f"the author (admin) tries to approve: [red]refused[/] — {exc}")
+    for name in ("vic", "rita", "olga"):
+        current = people[name].approve(opened.id, comment=f"approved by {name}")
+        left = ", ".join(current.gate.blocking) if current.gate else ""
+        console.print(
+            f"  {name} approves -> {current.status.value}" + (f" (waiting: {left})" if left else "")
+        )
+    for sdk in people.values():
+        sdk.close()
+    history = client.stage_history(MODEL, version)
+    last = history[-1]
+    console.print(
+        f"{MODEL}@{version} is now in [bold]{last.to_stage.value}[/] ({last.comment}, "
+        f"by {last.actor})"
+    )
+
+
 def next_steps(url: str, token: str, home: Path, port: int, keep: bool) -> None:
     cli = "charter" if shutil.which("charter") else str(Path(sys.executable).parent / "charter")
     lines = [
@@ -197,6 +254,8 @@ def next_steps(url: str, token: str, home: Path, port: int, keep: bool) -> None:
         f"{cli} versions show {MODEL} 1",
         f"{cli} lineage show model:{MODEL}@1",
         f"{cli} datasets list",
+        f"{cli} promotions list",
+        f"{cli} promote {MODEL} 1 --to archived --dry-run",
         f"{cli} audit events",
         f"{cli} audit verify --home {home}",
     ]
@@ -255,11 +314,13 @@ def run_demo(home: Path, port: int, keep: bool) -> None:
             show_manifest(client, logged.version)
             heading("6. download and re-check every digest")
             check_download(client, logged.version, home / "download")
-            heading("7. the audit log: a signed checkpoint and a Merkle proof")
+            heading("7. promotion to production: the gate, evidence and four-eyes approvals")
+            govern(client, url, logged.version, home / "documents")
+            heading("8. the audit log: a signed checkpoint and a Merkle proof")
             prove_registration(client, f"model:{MODEL}@{logged.version}")
-    heading("8. verify the whole audit log offline (server stopped)")
+    heading("9. verify the whole audit log offline (server stopped)")
     verify_offline(home)
-    heading("9. what to type next")
+    heading("10. what to type next")
     next_steps(url, token, home, port, keep)
     console.print(f"[bold green]demo finished in {time.monotonic() - started:.1f} s[/]")
 
