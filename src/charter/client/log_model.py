@@ -16,8 +16,8 @@ import httpx
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from charter.artifacts.tabular import DataSummary, summarize
 from charter.client.client import Client, Progress
-from charter.client.datasets import DataSummary, summarize
 from charter.client.environment import capture_code_ref, capture_environment
 from charter.client.serialise import Artifacts, check_model, serialise
 from charter.domain.artifacts import Manifest, ManifestEntry

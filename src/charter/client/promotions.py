@@ -13,7 +13,7 @@ from charter.artifacts.manifest import iter_file_chunks
 from charter.domain.artifacts import ManifestEntry
 from charter.domain.common import Page
 from charter.domain.enums import Stage
-from charter.domain.evidence import Evidence, EvidenceKind
+from charter.domain.evidence import DatasetContent, Evidence, EvidenceKind
 from charter.domain.gates import GateEvaluation, Promotion
 
 if TYPE_CHECKING:
@@ -22,6 +22,13 @@ if TYPE_CHECKING:
     from charter.domain.artifacts import BlobInfo
 
 T = TypeVar("T", bound=BaseModel)
+
+
+def _entry(path: Path) -> ManifestEntry:
+    digest = hashlib.sha256()
+    for chunk in iter_file_chunks(path):
+        digest.update(chunk)
+    return ManifestEntry(path=path.name, size=path.stat().st_size, sha256=digest.hexdigest())
 
 
 class PromotionsApi:
@@ -58,10 +65,7 @@ class PromotionsApi:
     ) -> Evidence:
         """Upload a document and attach it to a version as evidence."""
         path = Path(path)
-        digest = hashlib.sha256()
-        for chunk in iter_file_chunks(path):
-            digest.update(chunk)
-        entry = ManifestEntry(path=path.name, size=path.stat().st_size, sha256=digest.hexdigest())
+        entry = _entry(path)
         self.upload_file(path, entry)
         return self._one(
             Evidence,
@@ -73,6 +77,21 @@ class PromotionsApi:
                 "title": title or path.name,
                 "media_type": media_type,
             },
+        )
+
+    def attach_content(
+        self, dataset: str, version: int, path: Path | str, target: list[str] | None = None
+    ) -> DatasetContent:
+        """Upload a dataset version's content (a Parquet file); the server checks it
+        against the version's digest."""
+        path = Path(path)
+        entry = _entry(path)
+        self.upload_file(path, entry)
+        return self._one(
+            DatasetContent,
+            "PUT",
+            f"/datasets/{dataset}/versions/{version}/content",
+            json={"sha256": entry.sha256, "target": target or []},
         )
 
     def list_evidence(self, model: str, version: int) -> list[Evidence]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from charter.client.datasets import DataSummary, summarize
+from charter.artifacts.tabular import DataSummary, summarize
 from charter.domain.common import ColumnSchema
 from charter.domain.errors import IntegrityError, InvalidInput
 

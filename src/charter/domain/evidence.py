@@ -19,6 +19,20 @@ class EvidenceKind(StrEnum):
     VALIDATION_REPORT = "validation_report"
 
 
+class ComputedKind(StrEnum):
+    """Evidence Charter produces itself from verified inputs."""
+
+    SIGNATURE = "signature"
+    ML_BOM = "ml_bom"
+    VULNERABILITY_SCAN = "vulnerability_scan"
+    PII_SCAN = "pii_scan"
+    PERFORMANCE = "performance_evaluation"
+    FAIRNESS = "fairness_evaluation"
+    ROBUSTNESS = "robustness_evaluation"
+    EXPLAINABILITY = "explainability"
+    MODEL_CARD = "generated_model_card"
+
+
 class EvidenceSource(StrEnum):
     SUBMITTED = "submitted"  # a person's document: who submitted it is recorded
     COMPUTED = "computed"  # produced by Charter from verified inputs
@@ -50,4 +64,28 @@ class Evidence(Response):
     submitted_by: str
     submitter_roles: list[str]
     details: dict[str, Any]
+    created_at: datetime
+
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class DatasetContentAttach(Request):
+    sha256: Sha256 = Field(description="the Parquet file, uploaded first with PUT /blobs/{sha256}")
+    target: list[ColumnName] = Field(
+        default_factory=list,
+        max_length=100,
+        description="the label column(s), as they were when the version's digest was taken",
+    )
+
+
+class DatasetContent(Response):
+    dataset: str
+    version: int
+    sha256: str
+    format: str
+    target: list[str]
+    rows: int
+    attached_by: str
     created_at: datetime

@@ -324,9 +324,14 @@ class Evidence(Base):
     card, transparency notice, validation report) or a result Charter computed."""
 
     __tablename__ = "evidence"
-    __table_args__ = (Index("ix_evidence_version_kind", "version_id", "kind"),)
+    __table_args__ = (
+        Index("ix_evidence_version_kind", "version_id", "kind"),
+        Index("ix_evidence_dataset_version_kind", "dataset_version_id", "kind"),
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    # Evidence is about a model version, or (PII scans) about a dataset version.
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    dataset_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"))
     kind: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(512), default="")
     sha256: Mapped[str | None] = mapped_column(String(64))
@@ -374,3 +379,54 @@ class PromotionDecision(Base):
     roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
     comment: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DatasetContent(Base):
+    """The uploaded content of a dataset version (a Parquet blob), verified against the
+    version's digest, so Charter can scan it and evaluate models on it."""
+
+    __tablename__ = "dataset_contents"
+    dataset_version_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_versions.id"), primary_key=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(16))
+    target: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    attached_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Advisory(Base):
+    """A vulnerability advisory in OSV format, imported from an offline database."""
+
+    __tablename__ = "advisories"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    ecosystem: Mapped[str] = mapped_column(String(64), index=True)
+    modified: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    imported_by: Mapped[str] = mapped_column(String(128))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PrincipalKey(Base):
+    """An Ed25519 public key a principal registered to sign the versions it registers."""
+
+    __tablename__ = "principal_keys"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    principal: Mapped[str] = mapped_column(String(128), index=True)
+    key_id: Mapped[str] = mapped_column(String(64), unique=True)
+    public_key: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class ModelCardField(Base):
+    """A human-written section of a version's model card; the rest is generated."""
+
+    __tablename__ = "model_card_fields"
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), primary_key=True)
+    section: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

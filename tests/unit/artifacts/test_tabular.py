@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from charter.client import datasets
-from charter.client.datasets import summarize
+from charter.artifacts import tabular as datasets
+from charter.artifacts.tabular import summarize
 from charter.domain.errors import InvalidInput
 
 
