@@ -219,3 +219,36 @@ def test_bad_calls_fail_before_anything_is_created(client: Client, trained: Trai
     assert client.list_models().items == []
     assert client.list_datasets().items == []
     assert client.list_runs().items == []
+
+
+def test_data_contents_are_uploaded_verified_and_not_twice(
+    client: Client, trained: Trained
+) -> None:
+    steps: list[str] = []
+    log(client, trained, on_step=steps.append)
+    train = client.get_content(f"{NAME}-training", 1)
+    evaluation = client.get_content(f"{NAME}-evaluation", 1)
+    assert (train.rows, train.target) == (len(trained.X_train), ["target"])
+    assert evaluation.rows == len(trained.X_test)
+    assert sum("content uploaded and verified" in s for s in steps) == 2
+    steps.clear()
+    log(client, trained, on_step=steps.append)  # same data: versions and contents reused
+    assert not any("content uploaded" in s for s in steps)
+    numpy_steps: list[str] = []
+    log(
+        client,
+        trained,
+        name="cancer-numpy",
+        X_train=trained.X_train.to_numpy(),
+        y_train=trained.y_train.to_numpy(),
+        X_eval=None,
+        y_eval=None,
+        on_step=numpy_steps.append,
+    )
+    assert client.get_content("cancer-numpy-training", 1).target == ["target"]
+
+
+def test_upload_data_can_be_turned_off(client: Client, trained: Trained) -> None:
+    log(client, trained, upload_data=False)
+    with pytest.raises(NotFound):
+        client.get_content(f"{NAME}-training", 1)

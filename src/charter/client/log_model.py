@@ -232,6 +232,57 @@ def _data_versions(
     return found[0], (found[1] if len(found) > 1 else None)
 
 
+def _table(X: Any, y: Any) -> tuple[Any, list[str]]:  # noqa: N803 - scikit-learn's naming
+    """X and y as one DataFrame with the columns the canonical digest names, and the label
+    columns' names."""
+    import pandas as pd
+
+    features = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
+    if not isinstance(X, pd.DataFrame):
+        width = features.shape[1] if features.ndim > 1 else 1
+        features.columns = [f"x{i}" for i in range(width)]
+    frame = features.reset_index(drop=True).copy()
+    if y is None:
+        return frame, []
+    labels = y if isinstance(y, pd.Series | pd.DataFrame) else pd.Series(np.asarray(y))
+    if isinstance(labels, pd.Series):
+        labels = labels.to_frame(name=str(labels.name) if labels.name is not None else "target")
+    labels = labels.reset_index(drop=True)
+    clash = set(map(str, labels.columns)) & set(map(str, frame.columns))
+    if clash:
+        raise InvalidInput(f"label column(s) {sorted(clash)} have the names of feature columns")
+    return pd.concat([frame, labels], axis=1), [str(c) for c in labels.columns]
+
+
+def _upload_contents(
+    sdk: Client,
+    versions: tuple[DatasetVersion, DatasetVersion | None],
+    data: tuple[tuple[Any, Any], tuple[Any, Any]],
+    workdir: Path,
+    step: Step,
+) -> None:
+    """Give the server the content of each dataset version that lacks it, so it can scan
+    the data and evaluate the model on it. Skipped, and said so, when the table cannot be
+    written as Parquet with the same digest (e.g. exotic column types)."""
+    for version, (X, y) in zip(versions, data, strict=True):  # noqa: N806
+        if version is None or X is None:
+            continue
+        try:
+            sdk.get_content(version.dataset, version.version)
+            continue
+        except NotFound:
+            pass
+        try:
+            frame, target = _table(X, y)
+            path = workdir / f"{version.dataset}-{version.version}.parquet"
+            frame.to_parquet(path, index=False)
+            sdk.attach_content(version.dataset, version.version, path, target)
+        except (ImportError, CharterError, ValueError, TypeError) as exc:
+            step(f"dataset {version.dataset}@{version.version}: content not uploaded ({exc})")
+            continue
+        step(f"dataset {version.dataset}@{version.version}: content uploaded and verified")
+
+
 def _ref(version: DatasetVersion) -> DatasetVersionRef:
     return DatasetVersionRef(dataset=version.dataset, version=version.version)
 
@@ -302,6 +353,7 @@ def log_model(
     description: str = "",
     progress: Progress | None = None,
     on_step: Step | None = None,
+    upload_data: bool = True,
 ) -> LoggedModel:
     """Register a fitted scikit-learn `model` as the next version of model `name`.
 
@@ -321,6 +373,8 @@ def log_model(
     "memory:<kind of object>" (pass where the data lives). `data_region`, `legal_basis` and
     `contains_pii` describe both data sets. `started_at` is when training began (default:
     now). `progress` is called with bytes uploaded, `on_step` with one line per step.
+    `upload_data` (default on) uploads each new dataset version's content as Parquet, which
+    the server verifies against the digest, so Charter can scan and evaluate on it.
     """
     step = on_step or (lambda _message: None)
     started = started_at or datetime.now(UTC)
@@ -362,6 +416,10 @@ def log_model(
             tier = wanted.risk_tier.value
             step(f"model {name}: " + (f"created, risk tier {tier}" if created else "exists"))
             data = _data_versions(sdk, plans, governance, step)
+            if upload_data:
+                pairs = ((X_train, y_train), (X_eval, y_eval))
+                with tempfile.TemporaryDirectory(prefix="charter-data-") as tables:
+                    _upload_contents(sdk, data, pairs, Path(tables), step)
             run = sdk.create_run(
                 name=run_name,
                 params=facts.params,

@@ -94,6 +94,9 @@ class PromotionsApi:
             json={"sha256": entry.sha256, "target": target or []},
         )
 
+    def get_content(self, dataset: str, version: int) -> DatasetContent:
+        return self._one(DatasetContent, "GET", f"/datasets/{dataset}/versions/{version}/content")
+
     def list_evidence(self, model: str, version: int) -> list[Evidence]:
         data = self._call("GET", f"/models/{model}/versions/{version}/evidence").json()
         return [Evidence.model_validate(item) for item in data]
