@@ -131,3 +131,14 @@ def server(settings: Settings) -> Iterator[str]:
 def client(server: str, admin: Admin) -> Iterator[Client]:
     with Client(server, admin.token) as sdk:
         yield sdk
+
+
+@pytest.fixture
+def signed_server(settings: Settings, request: pytest.FixtureRequest) -> str:
+    """A live server that holds a signing key (made before it starts): it signs audit
+    checkpoints and the manifests of the versions it registers."""
+    from charter.audit.keys import create_signing_key
+
+    create_signing_key(settings.resolved_audit_key)
+    server: str = request.getfixturevalue("server")
+    return server

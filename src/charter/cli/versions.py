@@ -1,5 +1,6 @@
-"""`charter versions`: upload, find, inspect, download, stage and alias model versions."""
+"""`charter versions`: upload, find, inspect, download, verify and alias model versions."""
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -280,6 +281,75 @@ def download(
         f"{len(found.files)} file(s), {total} bytes, written to {dest}; "
         f"every sha256 matched the manifest {found.manifest_digest}"
     )
+
+
+@app.command("verify")
+def verify(
+    model: ModelArg,
+    version: VersionArg,
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="check these downloaded files (default: download afresh)"),
+    ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(help="trust only this public key (PEM); with --dir, needs no server"),
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Check every file's digest and the manifest signature; exit 1 naming each problem."""
+    import json
+    import tempfile
+
+    from charter.audit.keys import load_public_key
+    from charter.evidence import manifest_signing as signing
+
+    number = positive(version, "VERSION")
+    pinned = None
+    if key is not None:
+        if not key.is_file():
+            fail(f"{key} is not a file", 2)
+        pinned = load_public_key(key.read_text(encoding="utf-8"))
+    saved = directory / signing.STATEMENT_FILE if directory is not None else None
+    with contextlib.ExitStack() as stack:
+        if pinned is not None and saved is not None and saved.is_file():
+            statement = json.loads(saved.read_text(encoding="utf-8"))
+            trusted = pinned
+            where = "offline"
+        else:
+            client = stack.enter_context(connect(url, token))
+            found = client.signature(model, number)
+            statement = found.statement
+            if pinned is None and found.public_key is None:
+                signer = statement.get("key_id")
+                fail(f"{model}@{number} is signed by key {signer}, which the server does not trust")
+            trusted = pinned or load_public_key(str(found.public_key))
+            where = "against the server's statement"
+            if directory is None:
+                directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                client.download_version(model, number, directory)
+        assert directory is not None  # given, or downloaded into above
+        problems = signing.verify_directory(
+            directory, statement, {signing.key_id(trusted): trusted}
+        )
+        if (statement.get("model"), statement.get("version")) != (model, number):
+            problems.append(
+                f"the statement is for {statement.get('model')}@{statement.get('version')}, "
+                f"not {model}@{number}"
+            )
+    if json_output:
+        print_json({"ok": not problems, "problems": problems, "key_id": statement.get("key_id")})
+    elif not problems:
+        say(
+            f"{model}@{number}: {len(statement.get('files', []))} file(s) match the manifest "
+            f"{statement.get('manifest_digest')} signed by {statement.get('key_id')} ({where})"
+        )
+    for problem in problems if not json_output else []:
+        typer.secho(f"  {problem}", err=True, fg="red")
+    if problems:
+        raise typer.Exit(1)
 
 
 @app.command("history")

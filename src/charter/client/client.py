@@ -26,6 +26,7 @@ from charter.domain.audit import (
 )
 from charter.domain.common import Page
 from charter.domain.enums import PrincipalKind, RiskTier, Role
+from charter.domain.errors import NotFound
 from charter.domain.identity import IssuedToken, Principal, Token
 from charter.domain.lineage import LineageGraph
 from charter.domain.policy import PolicyBundleDetail, PolicyBundleInfo, PolicyDiff
@@ -350,6 +351,14 @@ class Client(PromotionsApi):
                             progress(len(chunk))
 
                 write_verified(chunks(), target, entry)
+        # The signed statement goes with the files, so they can be verified offline later.
+        try:
+            statement = self.signature(model, version).statement
+        except NotFound:
+            return found
+        from charter.evidence.manifest_signing import write_statement
+
+        write_statement(root, statement)
         return found
 
     # --- datasets -----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from charter.artifacts.manifest import iter_file_chunks
 from charter.domain.artifacts import ManifestEntry
 from charter.domain.common import Page
 from charter.domain.enums import Stage
-from charter.domain.evidence import DatasetContent, Evidence, EvidenceKind
+from charter.domain.evidence import DatasetContent, Evidence, EvidenceKind, SignatureReport
 from charter.domain.gates import GateEvaluation, Promotion
 
 if TYPE_CHECKING:
@@ -96,6 +96,10 @@ class PromotionsApi:
 
     def get_content(self, dataset: str, version: int) -> DatasetContent:
         return self._one(DatasetContent, "GET", f"/datasets/{dataset}/versions/{version}/content")
+
+    def signature(self, model: str, version: int) -> SignatureReport:
+        """The version's signed statement, the server's verdict and the signing key."""
+        return self._one(SignatureReport, "GET", f"/models/{model}/versions/{version}/signature")
 
     def list_evidence(self, model: str, version: int) -> list[Evidence]:
         data = self._call("GET", f"/models/{model}/versions/{version}/evidence").json()

@@ -89,3 +89,43 @@ class DatasetContent(Response):
     rows: int
     attached_by: str
     created_at: datetime
+
+
+class CardSection(StrEnum):
+    """Sections of a model card (Mitchell et al., "Model Cards for Model Reporting")."""
+
+    MODEL_DETAILS = "model_details"
+    INTENDED_USE = "intended_use"
+    FACTORS = "factors"
+    METRICS = "metrics"
+    EVALUATION_DATA = "evaluation_data"
+    TRAINING_DATA = "training_data"
+    QUANTITATIVE_ANALYSES = "quantitative_analyses"
+    ETHICAL_CONSIDERATIONS = "ethical_considerations"
+    CAVEATS = "caveats_and_recommendations"
+
+
+class CardFieldsUpdate(Request):
+    """Human-written sections; a section set to "" is cleared."""
+
+    fields: dict[CardSection, Annotated[str, StringConstraints(max_length=20_000)]] = Field(
+        min_length=1
+    )
+
+
+class CardFields(Response):
+    model: str
+    version: int
+    fields: dict[str, str]
+    updated: dict[str, str] = Field(description="section -> who last wrote it")
+
+
+class SignatureReport(Response):
+    """A version's signed statement, whether it verifies, and the key to check it with."""
+
+    model: str
+    version: int
+    statement: dict[str, Any]
+    valid: bool
+    problems: list[str]
+    public_key: str | None = Field(description="PEM of the signing key, when Charter trusts it")

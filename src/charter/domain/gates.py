@@ -46,6 +46,16 @@ class Requirements:
     business_owner_signoff: bool = False
     region_required: bool = False
     data_residency: bool = False
+    # Evidence Charter computes (issue 6).
+    signature: bool = False
+    ml_bom: bool = False
+    no_high_vulnerabilities: bool = False
+    pii_cleared: bool = False
+    fairness: bool = False
+    model_card_complete: bool = False
+    # Fairness thresholds in basis points (0.1 = 1000): Cedar compares whole numbers.
+    max_demographic_parity_bp: int = 10_000
+    max_equalized_odds_bp: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,15 @@ class GateFacts:
     break_glass: bool
     requirements: Requirements
     allowed_data_regions: frozenset[str]
+    signature_valid: bool = False
+    ml_bom: bool = False
+    vulnerability_scanned: bool = False
+    high_vulnerabilities: int = 0
+    pii_cleared: bool = False
+    fairness_evaluated: bool = False
+    demographic_parity_bp: int = 0
+    equalized_odds_bp: int = 0
+    model_card_complete: bool = False
 
     def document(self) -> dict[str, Any]:
         """The gate's input document: what an OPA policy reads as `input` (docs/opa.md)."""
@@ -107,6 +126,15 @@ class GateFacts:
                 "model_card": self.model_card,
                 "transparency_notice": self.transparency_notice,
                 "independent_validation": self.independent_validation,
+                "signature_valid": self.signature_valid,
+                "ml_bom": self.ml_bom,
+                "vulnerability_scanned": self.vulnerability_scanned,
+                "high_vulnerabilities": self.high_vulnerabilities,
+                "pii_cleared": self.pii_cleared,
+                "fairness_evaluated": self.fairness_evaluated,
+                "demographic_parity_bp": self.demographic_parity_bp,
+                "equalized_odds_bp": self.equalized_odds_bp,
+                "model_card_complete": self.model_card_complete,
             },
             "approvals": {
                 "count": len(self.approvers),
@@ -123,6 +151,14 @@ class GateFacts:
                 "business_owner_signoff": self.requirements.business_owner_signoff,
                 "region_required": self.requirements.region_required,
                 "data_residency": self.requirements.data_residency,
+                "signature": self.requirements.signature,
+                "ml_bom": self.requirements.ml_bom,
+                "no_high_vulnerabilities": self.requirements.no_high_vulnerabilities,
+                "pii_cleared": self.requirements.pii_cleared,
+                "fairness": self.requirements.fairness,
+                "model_card_complete": self.requirements.model_card_complete,
+                "max_demographic_parity_bp": self.requirements.max_demographic_parity_bp,
+                "max_equalized_odds_bp": self.requirements.max_equalized_odds_bp,
             },
             "data_residency": {"allowed_regions": sorted(self.allowed_data_regions)},
         }

@@ -3,6 +3,7 @@ rules (who may approve, what makes a validation independent) are applied."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -10,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from charter.domain.enums import NodeKind, Role
-from charter.domain.evidence import EvidenceKind
+from charter.domain.evidence import ComputedKind, EvidenceKind
 from charter.domain.gates import GateFacts, Verdict
+from charter.evidence import signatures
 from charter.policy.gate_data import GateData
 from charter.registry import lineage
 from charter.store import tables as t
@@ -57,13 +59,40 @@ def _training_regions(session: Session, mv: t.ModelVersion) -> frozenset[str]:
     """Regions of the data the version was trained on: datasets linked as training data,
     and the inputs of the runs that produced it. Data with no region is 'unknown', which
     no allowed list contains, so it blocks a residency rule rather than slipping by."""
+    ids = _training_ids(session, mv)
+    if not ids:
+        return frozenset()
+    regions = session.execute(
+        select(t.DatasetVersion.data_region).where(t.DatasetVersion.id.in_(ids))
+    ).scalars()
+    return frozenset(region or UNKNOWN_REGION for region in regions)
+
+
+def _latest(
+    session: Session,
+    kind: str,
+    *,
+    version_id: int | None = None,
+    dataset_version_id: int | None = None,
+) -> dict[str, object] | None:
+    """The details of the newest evidence of `kind` about a version or a dataset version."""
+    query = select(t.Evidence.details).where(t.Evidence.kind == kind)
+    if version_id is not None:
+        query = query.where(t.Evidence.version_id == version_id)
+    else:
+        query = query.where(t.Evidence.dataset_version_id == dataset_version_id)
+    found = session.execute(query.order_by(t.Evidence.id.desc()).limit(1)).scalar()
+    return dict(found) if found is not None else None
+
+
+def _training_ids(session: Session, mv: t.ModelVersion) -> set[int]:
     version_node = lineage.node(NodeKind.MODEL_VERSION, mv.id)
     edges = t.LineageEdge
-    into_version = session.execute(
+    into = session.execute(
         select(edges.source, edges.relation).where(edges.target == version_node)
     ).all()
-    datasets = {s for s, r in into_version if r == "trained_on"}
-    runs = {s for s, r in into_version if r == "produced"}
+    datasets = {s for s, r in into if r == "trained_on"}
+    runs = {s for s, r in into if r == "produced"}
     if mv.run_id is not None:
         runs.add(lineage.node(NodeKind.RUN, mv.run_id))
     if runs:
@@ -72,13 +101,53 @@ def _training_regions(session: Session, mv: t.ModelVersion) -> frozenset[str]:
                 select(edges.source).where(edges.target.in_(runs), edges.relation == "input")
             ).scalars()
         )
-    ids = [int(node.split(":", 1)[1]) for node in datasets]
-    if not ids:
-        return frozenset()
-    regions = session.execute(
-        select(t.DatasetVersion.data_region).where(t.DatasetVersion.id.in_(ids))
-    ).scalars()
-    return frozenset(region or UNKNOWN_REGION for region in regions)
+    return {int(node.split(":", 1)[1]) for node in datasets}
+
+
+def _pii_cleared(session: Session, dataset_ids: set[int]) -> bool:
+    """Every training dataset was scanned, and one where the scan found PII records a
+    legal basis. No training data at all clears nothing: there is nothing to vouch for."""
+    if not dataset_ids:
+        return False
+    rows = session.execute(
+        select(t.DatasetVersion.id, t.DatasetVersion.legal_basis).where(
+            t.DatasetVersion.id.in_(dataset_ids)
+        )
+    ).all()
+    for dataset_id, legal_basis in rows:
+        scan = _latest(session, ComputedKind.PII_SCAN.value, dataset_version_id=dataset_id)
+        if scan is None:
+            return False
+        if scan.get("pii_columns") and not legal_basis:
+            return False
+    return True
+
+
+def _basis_points(value: object) -> int:
+    return round(float(value) * 10_000) if isinstance(value, int | float) else 10_001
+
+
+def computed(session: Session, mv: t.ModelVersion) -> dict[str, object]:
+    """The facts of the evidence Charter computed about `mv` (the latest of each kind)."""
+    latest = functools.partial(_latest, session, version_id=mv.id)
+    scan = latest(ComputedKind.VULNERABILITY_SCAN.value)
+    counts = scan.get("counts", {}) if scan else {}
+    assert isinstance(counts, dict)
+    fairness = latest(ComputedKind.FAIRNESS.value)
+    worst = fairness.get("worst", {}) if fairness else {}
+    assert isinstance(worst, dict)
+    card = latest(ComputedKind.MODEL_CARD.value)
+    return {
+        "signature_valid": signatures.is_valid(session, mv),
+        "ml_bom": latest(ComputedKind.ML_BOM.value) is not None,
+        "vulnerability_scanned": scan is not None,
+        "high_vulnerabilities": int(counts.get("CRITICAL", 0)) + int(counts.get("HIGH", 0)),
+        "pii_cleared": _pii_cleared(session, _training_ids(session, mv)),
+        "fairness_evaluated": fairness is not None,
+        "demographic_parity_bp": _basis_points(worst.get("demographic_parity_difference")),
+        "equalized_odds_bp": _basis_points(worst.get("equalized_odds_difference")),
+        "model_card_complete": bool(card is not None and card.get("complete")),
+    }
 
 
 def approvals(session: Session, request_id: int) -> list[Approval]:
@@ -150,4 +219,5 @@ def derive(
         break_glass=ask.break_glass,
         requirements=data.for_(ask.target_stage, m.risk_tier),
         allowed_data_regions=data.allowed_data_regions,
+        **computed(session, mv),  # type: ignore[arg-type]
     )

@@ -220,24 +220,22 @@ def promotion_resource(facts: GateFacts) -> Resource:
             "approvals": len(facts.approvers),
             "business_owner_signed": facts.business_owner_signed,
             "break_glass": facts.break_glass,
+            "signature_valid": facts.signature_valid,
+            "ml_bom": facts.ml_bom,
+            "vulnerability_scanned": facts.vulnerability_scanned,
+            "high_vulnerabilities": facts.high_vulnerabilities,
+            "pii_cleared": facts.pii_cleared,
+            "fairness_evaluated": facts.fairness_evaluated,
+            "demographic_parity_bp": facts.demographic_parity_bp,
+            "equalized_odds_bp": facts.equalized_odds_bp,
+            "model_card_complete": facts.model_card_complete,
         },
     )
 
 
 def gate_context(facts: GateFacts) -> dict[str, Any]:
     """The gate's context: the requirements for this tier and stage, the allowed regions."""
-    r = facts.requirements
     return {
-        "requirements": {
-            "deployable": r.deployable,
-            "model_card": r.model_card,
-            "metrics": r.metrics,
-            "transparency_notice": r.transparency_notice,
-            "validation": r.validation,
-            "approvals": r.approvals,
-            "business_owner_signoff": r.business_owner_signoff,
-            "region_required": r.region_required,
-            "data_residency": r.data_residency,
-        },
+        "requirements": facts.document()["requirements"],
         "allowed_data_regions": sorted(facts.allowed_data_regions),
     }

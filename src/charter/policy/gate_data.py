@@ -10,7 +10,14 @@ from charter.domain.enums import RiskTier, Stage
 from charter.domain.gates import Requirements
 
 DEFAULT_EXPIRY_DAYS = 14
-_FIELDS = {f.name: f.type for f in fields(Requirements)}
+# data.json states fairness limits as fractions; Cedar compares whole numbers, so the
+# requirements hold them in basis points.
+_FRACTIONS = {
+    "max_demographic_parity_difference": "max_demographic_parity_bp",
+    "max_equalized_odds_difference": "max_equalized_odds_bp",
+}
+_FLAGS = [f.name for f in fields(Requirements) if f.type in (bool, "bool")]
+_KEYS = [*_FLAGS, "approvals", *_FRACTIONS]
 
 
 @dataclass(frozen=True)
@@ -40,8 +47,13 @@ def _requirements(where: str, value: object, problems: list[str]) -> Requirement
         return Requirements(deployable=False)
     out: dict[str, Any] = {}
     for key, item in value.items():
-        if key not in _FIELDS:
-            problems.append(f"{where}.{key} is not a requirement; use {', '.join(_FIELDS)}")
+        if key not in _KEYS:
+            problems.append(f"{where}.{key} is not a requirement; use {', '.join(_KEYS)}")
+        elif key in _FRACTIONS:
+            if type(item) not in (int, float) or not 0 <= item <= 1:
+                problems.append(f"{where}.{key} must be a number from 0 to 1")
+            else:
+                out[_FRACTIONS[key]] = round(item * 10_000)
         elif key == "approvals":
             if type(item) is not int or not 0 <= item <= 100:
                 problems.append(f"{where}.approvals must be a whole number from 0 to 100")

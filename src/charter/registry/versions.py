@@ -6,6 +6,7 @@ import functools
 import json
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import TypeAdapter
 from sqlalchemy import Text, bindparam, cast, delete, select
 from sqlalchemy.orm import Session
@@ -28,6 +29,7 @@ from charter.domain.registry import (
     ModelVersionUpdate,
     StageTransition,
 )
+from charter.evidence import signatures
 from charter.policy.access import authorize
 from charter.registry import lineage, models, overrides
 from charter.registry.common import (
@@ -141,8 +143,15 @@ def _distinct(refs: list[DatasetVersionRef]) -> list[DatasetVersionRef]:
 
 
 def create_version(
-    db: Database, blobs: BlobStore, actor: Actor, model: str, body: ModelVersionCreate
+    db: Database,
+    blobs: BlobStore,
+    actor: Actor,
+    model: str,
+    body: ModelVersionCreate,
+    signer: Ed25519PrivateKey | None = None,
 ) -> ModelVersion:
+    """Register the next version of `model`; with `signer` (the server's key) its manifest
+    is signed in the same transaction, as evidence."""
     try:
         manifest = Manifest(entries=body.files)
     except ValueError as exc:
@@ -239,6 +248,8 @@ def create_version(
                 "environment_packages": len(body.environment.packages) if body.environment else 0,
             },
         )
+        if signer is not None:
+            signatures.sign_at_registration(session, actor, signer, m.name, mv, version.created_at)
         return version
 
 

@@ -17,7 +17,8 @@ API = "/api/v1"
 
 
 @pytest.fixture
-def people(client: Client, server: str) -> Iterator[dict[str, Client]]:
+def people(signed_server: str, client: Client) -> Iterator[dict[str, Client]]:
+    server = signed_server
     roles = {
         "dana": ("data_scientist", "retail"),
         "olga": ("data_scientist", "retail"),
@@ -35,7 +36,7 @@ def people(client: Client, server: str) -> Iterator[dict[str, Client]]:
 
 
 @pytest.fixture
-def credit(client: Client, people: dict[str, Client], tmp_path: Path) -> int:
+def credit(people: dict[str, Client], client: Client, tmp_path: Path) -> int:
     client.create_model(
         "credit",
         "high",
@@ -67,7 +68,7 @@ def document(tmp_path: Path, name: str) -> Path:
 
 
 def test_the_whole_workflow(
-    client: Client, people: dict[str, Client], credit: int, tmp_path: Path
+    people: dict[str, Client], client: Client, credit: int, tmp_path: Path
 ) -> None:
     dana, vic, rita, olga = (people[n] for n in ("dana", "vic", "rita", "olga"))
     gate = dana.dry_run_promotion("credit", credit, "production", "eu-west-1")
@@ -80,7 +81,7 @@ def test_the_whole_workflow(
     dana.attach_evidence("credit", credit, "transparency_notice", document(tmp_path, "notice"))
     vic.attach_evidence("credit", credit, "validation_report", document(tmp_path, "report"))
     kinds = [e.kind for e in client.list_evidence("credit", credit)]
-    assert kinds == ["model_card", "transparency_notice", "validation_report"]
+    assert kinds == ["signature", "model_card", "transparency_notice", "validation_report"]
 
     with pytest.raises(PermissionDenied, match="sod-author-never-approves"):
         dana.approve(opened.id)
@@ -98,7 +99,7 @@ def test_the_whole_workflow(
     assert actions[0] == "promotion.open" and actions[-1] == "promotion.execute"
 
 
-def test_who_may_decide(client: Client, people: dict[str, Client], credit: int) -> None:
+def test_who_may_decide(people: dict[str, Client], client: Client, credit: int) -> None:
     opened = people["dana"].promote("credit", credit, "staging")
     for who in ("aud", "dana"):
         with pytest.raises(PermissionDenied):

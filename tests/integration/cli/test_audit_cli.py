@@ -64,14 +64,6 @@ def refused(env: dict[str, str], *args: str, code: int = 1) -> str:
     return first
 
 
-@pytest.fixture
-def signed_server(settings: Settings, request: pytest.FixtureRequest) -> str:
-    """A live server that holds an audit signing key (made before it starts)."""
-    create_signing_key(settings.resolved_audit_key)
-    server: str = request.getfixturevalue("server")
-    return server
-
-
 def test_events_checkpoints_keys_and_proofs(
     signed_server: str, admin: Admin, settings: Settings, tmp_path: Path
 ) -> None:

@@ -10,7 +10,8 @@ from tests.conftest import Admin
 from tests.integration.cli.test_cli_registry import data, invoke, ok, refused
 
 
-def test_promotion_round_trip(server: str, admin: Admin, tmp_path: Path) -> None:
+def test_promotion_round_trip(signed_server: str, admin: Admin, tmp_path: Path) -> None:
+    server = signed_server
     a = admin.token
     with Client(server, a) as sdk:
         for name, role in (

@@ -62,7 +62,8 @@ def test_model_needs_only_name_and_risk_tier(server: str, admin: Admin) -> None:
     assert "credit" in shown and "high" in shown and "admin" in shown
 
 
-def test_registry_round_trip(server: str, admin: Admin, tmp_path: Path) -> None:
+def test_registry_round_trip(signed_server: str, admin: Admin, tmp_path: Path) -> None:
+    server = signed_server
     t = admin.token
     model = data(
         server, t, "models", "create", "credit", "--risk-tier", "HIGH",

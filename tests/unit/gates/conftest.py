@@ -6,10 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from charter.access.principals import create_principal
 from charter.artifacts.blobstore import LocalBlobStore
+from charter.audit import ledger
 from charter.domain.enums import Role
 from charter.domain.evidence import Evidence, EvidenceCreate, EvidenceKind
 from charter.domain.identity import Actor, PrincipalCreate
@@ -75,6 +77,10 @@ class World:
 
 @pytest.fixture
 def world(db: Database, blobs: LocalBlobStore, admin: Admin, files: FileMaker) -> World:  # noqa: F811
+    # The server's signing key, registered the way a server does at start, so the
+    # versions below are signed at registration.
+    key = Ed25519PrivateKey.generate()
+    ledger.register_key(db, admin.actor, ledger.Signer(key))
     people: dict[str, Actor] = {}
     for number, (name, (roles, unit)) in enumerate(PEOPLE.items(), start=100):
         create_principal(
@@ -114,7 +120,7 @@ def world(db: Database, blobs: LocalBlobStore, admin: Admin, files: FileMaker) -
             metrics={"auc": 0.81},
             training_datasets=[{"dataset": "applicants", "version": dataset_version}],
         )
-        return versions.create_version(db, blobs, people[author], model, body).version
+        return versions.create_version(db, blobs, people[author], model, body, key).version
 
     make_version()
     return World(db, blobs, CedarGate(), people, make_version)

@@ -327,3 +327,19 @@ def test_same_person_racing_themselves_counts_once(world: World) -> None:
         thread.join()
     assert len(errors) == 1 and isinstance(errors[0], Conflict)
     assert len(records.get_request(world.db, opened.id).decisions) == 1
+
+
+def test_gate_needs_a_valid_signature(world: World) -> None:
+    assert (
+        "signature-required"
+        not in promotions.dry_run(world.db, world.gate, world["dana"], ask()).blocking
+    )
+    # A signature whose statement no longer matches the version (or verifies) blocks.
+    with world.db.transaction() as session:
+        row = session.execute(select(t.Evidence).where(t.Evidence.kind == "signature")).scalar_one()
+        statement = dict(row.details["statement"])
+        statement["manifest_digest"] = "0" * 64
+        row.details = {"statement": statement}
+    result = promotions.dry_run(world.db, world.gate, world["dana"], ask())
+    assert "signature-required" in result.blocking
+    assert result.facts["evidence"]["signature_valid"] is False

@@ -16,9 +16,10 @@ from charter.domain.evidence import (
     DatasetContentAttach,
     Evidence,
     EvidenceCreate,
+    SignatureReport,
 )
 from charter.domain.identity import Actor
-from charter.evidence import contents, documents
+from charter.evidence import contents, documents, signatures
 
 router = APIRouter(tags=["evidence"], route_class=CharterRoute)
 Reader = Annotated[Actor, Depends(require(Action.REGISTRY_READ))]
@@ -66,3 +67,11 @@ def get_content(
     context: Context, name: Name, version: VersionPath, actor: Reader
 ) -> DatasetContent:
     return contents.get(context.db, name, version)
+
+
+@router.get(
+    "/models/{name}/versions/{version}/signature",
+    summary="The version's signed manifest statement, whether it verifies, and the key",
+)
+def signature(context: Context, name: Name, version: VersionPath, actor: Reader) -> SignatureReport:
+    return signatures.report(context.db, name, version)

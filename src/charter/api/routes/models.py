@@ -105,7 +105,8 @@ def create_version(
     body: ModelVersionCreate,
     actor: Annotated[Actor, Depends(require(Action.VERSION_WRITE))],
 ) -> Response:
-    created = versions.create_version(context.db, context.blobs, actor, name, body)
+    key = context.signer.key if context.signer is not None else None
+    created = versions.create_version(context.db, context.blobs, actor, name, body, key)
     return json_response(created, status_code=201)
 
 

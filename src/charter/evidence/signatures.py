@@ -1,0 +1,128 @@
+"""Manifest signatures as evidence: made at registration with the server's key, checked
+whenever a gate or a verifier reads them (against the version's recorded manifest and a
+key Charter trusts)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from charter.audit import log as audit
+from charter.audit.keys import load_public_key, parse_verifier_key, public_key_pem
+from charter.domain.errors import NotFound
+from charter.domain.evidence import ComputedKind, EvidenceSource, SignatureReport
+from charter.domain.identity import Actor
+from charter.evidence import manifest_signing
+from charter.registry.common import find_version
+from charter.store import tables as t
+from charter.store.engine import Database
+
+SERVER = "charter"
+
+
+def trusted_keys(session: Session) -> dict[str, Ed25519PublicKey]:
+    """key id -> public key: the server's keys (those registered for the audit log) and
+    every principal's registered, unrevoked key."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    for text in session.execute(select(t.AuditKey.verifier_key)).scalars():
+        _, public = parse_verifier_key(text)
+        keys[manifest_signing.key_id(public)] = public
+    rows = session.execute(
+        select(t.PrincipalKey.key_id, t.PrincipalKey.public_key).where(
+            t.PrincipalKey.revoked_at.is_(None)
+        )
+    ).all()
+    for key, text in rows:
+        keys[key] = load_public_key(text)
+    return keys
+
+
+def sign_at_registration(
+    session: Session,
+    actor: Actor,
+    key: Ed25519PrivateKey,
+    model: str,
+    mv: t.ModelVersion,
+    now: datetime,
+) -> dict[str, Any]:
+    """Sign the new version's manifest with the server's key, as evidence, in the
+    registration's own transaction."""
+    statement = manifest_signing.sign(
+        model, mv.version, mv.manifest_digest, list(mv.manifest), key, now.isoformat(), SERVER
+    )
+    session.add(
+        t.Evidence(
+            version_id=mv.id,
+            kind=ComputedKind.SIGNATURE.value,
+            title=f"manifest signature ({statement['key_id']})",
+            source=EvidenceSource.COMPUTED.value,
+            details={"statement": statement},
+            submitted_by=SERVER,
+            submitter_roles=[],
+            media_type="application/json",
+        )
+    )
+    audit.append(
+        session,
+        actor,
+        "evidence.signature",
+        f"model:{model}@{mv.version}",
+        {"key_id": statement["key_id"], "manifest_digest": mv.manifest_digest},
+    )
+    return statement
+
+
+def latest(session: Session, version_id: int) -> dict[str, Any] | None:
+    found = session.execute(
+        select(t.Evidence.details)
+        .where(t.Evidence.version_id == version_id, t.Evidence.kind == ComputedKind.SIGNATURE.value)
+        .order_by(t.Evidence.id.desc())
+        .limit(1)
+    ).scalar()
+    return dict(found) if found is not None else None
+
+
+def problems(session: Session, mv: t.ModelVersion, details: dict[str, Any]) -> list[str]:
+    """What is wrong with a signature of `mv`: it must verify with a trusted key and cover
+    exactly the version's recorded manifest."""
+    statement = details.get("statement")
+    if not isinstance(statement, dict):
+        return ["the signature evidence holds no statement"]
+    found = manifest_signing.verify_statement(statement, trusted_keys(session))
+    if statement.get("manifest_digest") != mv.manifest_digest:
+        found.append(
+            f"the statement signs manifest {statement.get('manifest_digest')}, but the version "
+            f"records {mv.manifest_digest}"
+        )
+    return found
+
+
+def is_valid(session: Session, mv: t.ModelVersion) -> bool:
+    details = latest(session, mv.id)
+    return details is not None and not problems(session, mv, details)
+
+
+def report(db: Database, model: str, version: int) -> SignatureReport:
+    with db.reading() as session:
+        m, mv = find_version(session, model, version)
+        details = latest(session, mv.id)
+        if details is None:
+            raise NotFound(
+                f"{model}@{version} has no signature: it was registered without a server "
+                "signing key (run `charter init`, which creates one, and register again)"
+            )
+        found = problems(session, mv, details)
+        statement = dict(details["statement"])
+        public = trusted_keys(session).get(str(statement.get("key_id")))
+        return SignatureReport(
+            model=m.name,
+            version=mv.version,
+            statement=statement,
+            valid=not found,
+            problems=found,
+            public_key=public_key_pem(public) if public is not None else None,
+        )
