@@ -55,7 +55,7 @@ bench-audit: $(STAMP)
 	$(VPY) bench/audit_log.py
 
 bench-policy: $(STAMP)
-	$(VPY) bench/policy.py
+	$(VPY) bench/policy_decisions.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
