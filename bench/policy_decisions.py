@@ -11,6 +11,7 @@ Rego, and a real server's GET /models/{name} against the authorization step alon
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -60,6 +61,8 @@ GATE_REGO = ROOT / "examples" / "opa" / "charter_gate.rego"
 REGO_DIR = Path(__file__).parent / "policy_rego"
 MODELS = 1_000
 CONSUMERS = 50
+PURPOSES = frozenset({"credit-decisioning"})
+PURPOSE = {"purpose": "credit-decisioning"}
 console = Console(width=140)
 
 
@@ -122,21 +125,28 @@ def model_access(engine: PolicyEngine, table: dict[str, list[str]], n: int) -> d
     }
     rng = random.Random(11)
     pairs = [(f"app-{rng.randrange(CONSUMERS)}", rng.choice(list(table))) for _ in range(4000)]
-    callers = {name: actor(name, Role.CONSUMER) for name, _ in pairs}
+    callers = {
+        name: dataclasses.replace(actor(name, Role.CONSUMER), purposes=PURPOSES)
+        for name, _ in pairs
+    }
     wrong = [
         (who, model)
         for who, model in pairs[:500]
-        if engine.decide_uncached(callers[who], Action.MODEL_INVOKE, resources[model]).allowed
+        if engine.decide_uncached(
+            callers[who], Action.MODEL_INVOKE, resources[model], PURPOSE
+        ).allowed
         != (who in table[model])
     ]
     if wrong:
         raise AssertionError(f"wrong access decisions, e.g. {wrong[:3]}")
     calls = [
-        lambda w=who, m=model: engine.decide(callers[w], Action.MODEL_INVOKE, resources[m])
+        lambda w=who, m=model: engine.decide(callers[w], Action.MODEL_INVOKE, resources[m], PURPOSE)
         for who, model in pairs
     ]
     uncached = [
-        lambda w=who, m=model: engine.decide_uncached(callers[w], Action.MODEL_INVOKE, resources[m])
+        lambda w=who, m=model: engine.decide_uncached(
+            callers[w], Action.MODEL_INVOKE, resources[m], PURPOSE
+        )
         for who, model in pairs
     ]
     engine.clear_cache()
@@ -168,9 +178,11 @@ def naive_per_model_policies(table: dict[str, list[str]], n: int) -> dict[str, A
     calls = []
     for _ in range(500):
         who, model = f"app-{rng.randrange(CONSUMERS)}", rng.choice(list(table))
-        caller = actor(who, Role.CONSUMER)
+        caller = dataclasses.replace(actor(who, Role.CONSUMER), purposes=PURPOSES)
         calls.append(
-            lambda c=caller, m=model: engine.decide_uncached(c, Action.MODEL_INVOKE, plain[m])
+            lambda c=caller, m=model: engine.decide_uncached(
+                c, Action.MODEL_INVOKE, plain[m], PURPOSE
+            )
         )
     return {"policies": len(lines), "uncached": timed(cycling(calls), n)}
 

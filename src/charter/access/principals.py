@@ -34,6 +34,8 @@ def to_schema(row: t.Principal) -> Principal:
         email=row.email,
         roles=[Role(r) for r in row.roles],
         business_unit=row.business_unit,
+        region=row.region,
+        purposes=list(row.purposes or []),
         active=row.active,
         created_at=row.created_at,
         revision=row.revision,
@@ -66,6 +68,8 @@ def _insert(session: Session, actor: Actor, body: PrincipalCreate) -> t.Principa
         email=body.email,
         roles=sorted({r.value for r in body.roles}),
         business_unit=body.business_unit,
+        region=body.region,
+        purposes=sorted(set(body.purposes)),
         active=True,
     )
     session.add(row)
@@ -147,10 +151,12 @@ def update_principal(
             )
         before = to_schema(row).model_dump(mode="json")
         changes = body.model_dump(exclude_unset=True)
+        if changes.get("purposes") is not None:
+            changes["purposes"] = sorted(set(changes["purposes"]))
         if "roles" in changes and changes["roles"] is not None:
             changes["roles"] = sorted({Role(r).value for r in changes["roles"]})
         for key, value in changes.items():
-            if value is None and key in ("roles", "active", "display_name"):
+            if value is None and key in ("roles", "active", "display_name", "purposes"):
                 raise InvalidInput(f"{key} cannot be null")
             setattr(row, key, value)
         if Role.ADMIN.value in before["roles"] and not _is_active_admin(row):

@@ -149,6 +149,8 @@ _BY_HASH = (
         t.Principal.roles,
         t.Principal.active,
         t.Principal.business_unit,
+        t.Principal.region,
+        t.Principal.purposes,
     )
     .join(t.Principal, t.Principal.id == t.ApiToken.principal_id)
     .where(t.ApiToken.secret_hash == bindparam("secret_hash"))
@@ -165,7 +167,9 @@ def authenticate(db: Database, secret: str) -> Actor:
         found = connection.execute(_BY_HASH, {"secret_hash": hash_secret(secret)}).first()
     if found is None:
         raise refusal
-    token_id, revoked_at, expires_at, principal_id, name, roles, active, unit = found
+    token_id, revoked_at, expires_at, principal_id, name, roles, active, unit, region, purposes = (
+        found
+    )
     if revoked_at is not None or not active:
         raise refusal
     if expires_at is not None and expires_at <= utcnow():
@@ -177,4 +181,6 @@ def authenticate(db: Database, secret: str) -> Actor:
         auth_method="token",
         token_id=token_id,
         business_unit=unit,
+        region=region,
+        purposes=frozenset(purposes or ()),
     )

@@ -98,6 +98,8 @@ def admit(
         auth_method=found.auth_method,
         token_id=found.token_id,
         business_unit=found.business_unit,
+        region=found.region,
+        purposes=found.purposes,
         attributes=found.attributes,
         request_id=request_id,
         client_address=client,

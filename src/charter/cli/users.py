@@ -26,6 +26,15 @@ NameArg = Annotated[str, typer.Argument(metavar="NAME", help="user or service ac
 Email = Annotated[str | None, typer.Option(help="e-mail address")]
 BusinessUnit = Annotated[str | None, typer.Option(help="business unit")]
 DisplayName = Annotated[str | None, typer.Option(help="name to show people")]
+RegionOption = Annotated[
+    str | None, typer.Option("--region", help="where it acts from, e.g. eu-west-1")
+]
+PurposeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--purpose", metavar="PURPOSE", help="a purpose it may call models for (repeatable)"
+    ),
+]
 
 
 def roles_of(values: list[str] | None) -> list[Role]:
@@ -42,6 +51,8 @@ def show_principal(principal: Principal) -> None:
             ("email", principal.email),
             ("roles", [r.value for r in principal.roles]),
             ("business unit", principal.business_unit),
+            ("region", principal.region),
+            ("purposes", principal.purposes),
             ("active", "yes" if principal.active else "no"),
             ("created at", principal.created_at),
             ("revision", principal.revision),
@@ -60,6 +71,8 @@ def create(
     ] = False,
     email: Email = None,
     business_unit: BusinessUnit = None,
+    region: RegionOption = None,
+    purpose: PurposeOption = None,
     display_name: DisplayName = None,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -74,6 +87,8 @@ def create(
             display_name=display_name or "",
             email=email,
             business_unit=business_unit,
+            region=region,
+            purposes=purpose or [],
         )
     if json_output:
         print_json(principal)
@@ -155,6 +170,8 @@ def update(
     ] = None,
     email: Email = None,
     business_unit: BusinessUnit = None,
+    region: RegionOption = None,
+    purpose: PurposeOption = None,
     display_name: DisplayName = None,
     active: Annotated[
         bool | None,
@@ -174,6 +191,8 @@ def update(
             for key, value in {
                 "email": email,
                 "business_unit": business_unit,
+                "region": region,
+                "purposes": purpose,
                 "display_name": display_name,
                 "active": active,
             }.items()

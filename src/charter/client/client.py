@@ -164,6 +164,8 @@ class Client(PromotionsApi):
         display_name: str = "",
         email: str | None = None,
         business_unit: str | None = None,
+        region: str | None = None,
+        purposes: Iterable[str] = (),
     ) -> Principal:
         body = {
             "name": name,
@@ -172,6 +174,8 @@ class Client(PromotionsApi):
             "display_name": display_name,
             "email": email,
             "business_unit": business_unit,
+            "region": region,
+            "purposes": list(purposes),
         }
         return self._one(Principal, "POST", "/principals", json=_clean(body))
 

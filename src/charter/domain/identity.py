@@ -8,10 +8,21 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from charter.domain.common import Name, Request, SafeStr, ShortText, Stamped, UtcDatetime
+from charter.domain.common import (
+    Name,
+    Region,
+    Request,
+    SafeStr,
+    ShortText,
+    Stamped,
+    UtcDatetime,
+)
 from charter.domain.enums import PrincipalKind, Role
 
 Email = Annotated[str, StringConstraints(max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")]
+
+
+Purpose = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 
 
 class PrincipalCreate(Request):
@@ -21,6 +32,8 @@ class PrincipalCreate(Request):
     email: Email | None = None
     roles: list[Role] = Field(min_length=1, max_length=len(Role))
     business_unit: ShortText | None = None
+    region: Region | None = None
+    purposes: list[Purpose] = Field(default_factory=list, max_length=50)
 
 
 class PrincipalUpdate(Request):
@@ -28,6 +41,8 @@ class PrincipalUpdate(Request):
     email: Email | None = None
     roles: list[Role] | None = Field(None, min_length=1, max_length=len(Role))
     business_unit: ShortText | None = None
+    region: Region | None = None
+    purposes: list[Purpose] | None = Field(None, max_length=50)
     active: bool | None = None
 
 
@@ -38,6 +53,8 @@ class Principal(Stamped):
     email: str | None
     roles: list[Role]
     business_unit: str | None
+    region: str | None = None
+    purposes: list[str] = Field(default_factory=list)
     active: bool
 
 
@@ -73,6 +90,8 @@ class Actor:
     client_address: str | None = None
     user_agent: str | None = None
     business_unit: str | None = None
+    region: str | None = None
+    purposes: frozenset[str] = frozenset()
     attributes: dict[str, str] = field(default_factory=dict)
     # Which policy bundle and policies let this request in: every audit event of the
     # request records it, so each change names the rules it was allowed under.

@@ -32,7 +32,7 @@ DATA_FILE = "data.json"
 CASES_DIR = "tests/"
 
 _CASE_KEYS = {"name", "principal", "action", "resource", "context", "expect", "policy"}
-_PRINCIPAL_KEYS = {"name", "roles", "business_unit", "kind", "region"}
+_PRINCIPAL_KEYS = {"name", "roles", "business_unit", "kind", "region", "purposes"}
 _RESOURCE_KEYS = {"type", "id", "attrs", "parents"}
 
 
@@ -224,8 +224,12 @@ def _parse_case(path: str, item: object) -> Case:
     if not isinstance(roles, list):
         raise ValueError("principal.roles must be a list of role names")
     attributes: dict[str, str] = {
-        key: _string(principal, key, "principal") for key in ("kind", "region") if key in principal
+        key: _string(principal, key, "principal") for key in ("kind",) if key in principal
     }
+    region = _string(principal, "region", "principal") if "region" in principal else None
+    purposes = principal.get("purposes", [])
+    if not isinstance(purposes, list) or not all(isinstance(p, str) for p in purposes):
+        raise ValueError("principal.purposes must be a list of strings")
     business_unit = principal.get("business_unit")
     if business_unit is not None and not isinstance(business_unit, str):
         raise ValueError("principal.business_unit must be a string")
@@ -234,6 +238,8 @@ def _parse_case(path: str, item: object) -> Case:
         name=_string(principal, "name", "principal"),
         roles=frozenset(Role(r) for r in roles),
         business_unit=business_unit,
+        region=region,
+        purposes=frozenset(purposes),
         attributes=attributes,
     )
     expect = case.get("expect")

@@ -33,16 +33,13 @@ def principal_facts(actor: Actor) -> PrincipalFacts:
     """Everything about an actor that a policy can see: (name, roles, business_unit, kind,
     region, purposes). The principal entity and the decision cache key are both made from
     this tuple, so the cache cannot key on less than the policies read."""
-    # Actor has no kind, region or purposes fields yet; kind and region come from its
-    # free-form attributes when set there.
-    attributes = actor.attributes
     return (
         actor.name,
         actor.roles,
         actor.business_unit or "",
-        attributes.get("kind", "user"),
-        attributes.get("region", ""),
-        frozenset(),
+        actor.attributes.get("kind", "user"),
+        actor.region or "",
+        actor.purposes,
     )
 
 

@@ -72,6 +72,10 @@ class Principal(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     roles: Mapped[list[Any]] = mapped_column(JSON)
     business_unit: Mapped[str | None] = mapped_column(String(512))
+    # Attributes policies refine access with: where the principal acts from, and the
+    # purposes it may call models for (GDPR purpose limitation).
+    region: Mapped[str | None] = mapped_column(String(64))
+    purposes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revision: Mapped[int] = mapped_column(Integer, default=1)
