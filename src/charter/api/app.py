@@ -22,6 +22,7 @@ from charter.api.deps import ACTION_ATTR, get_context
 from charter.api.routes import (
     audit,
     blobs,
+    computed,
     datasets,
     evidence,
     identity,
@@ -187,7 +188,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.charter = context
     errors.install(app)
     route_methods: list[tuple[re.Pattern[str], set[str]]] = []
-    routers = (system, identity, models, datasets, runs, blobs, evidence, promotions, audit, policy)
+    routers = (
+        system,
+        identity,
+        models,
+        datasets,
+        runs,
+        blobs,
+        evidence,
+        computed,
+        promotions,
+        audit,
+        policy,
+    )
     for module in routers:
         check_every_route_authorized(module.router)
         app.include_router(module.router, prefix=PREFIX)

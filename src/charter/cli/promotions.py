@@ -296,3 +296,82 @@ def list_evidence(
             for e in found
         ],
     )
+
+
+advisories_app = typer.Typer(
+    help="The offline vulnerability advisory database (OSV).", no_args_is_help=True
+)
+COMPUTABLE = "ml_bom, vulnerability_scan"
+
+
+@evidence_app.command("compute")
+def compute_evidence(
+    model: ModelArg,
+    version: VersionArg,
+    kind: Annotated[
+        list[str] | None, typer.Option("--kind", help=f"repeatable; default all: {COMPUTABLE}")
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Have Charter compute evidence for a version (stored, audited, read by the gate)."""
+    from charter.domain.evidence import ComputedKind
+
+    with connect(url, token) as client:
+        kinds = [parse_choice(k, ComputedKind, "--kind") for k in kind or COMPUTABLE.split(", ")]
+        found = client.compute_evidence(model, positive(version, "VERSION"), list(kinds))
+    if json_output:
+        print_json(found)
+        return
+    for item in found:
+        say(f"{item.kind}: {item.title} (evidence {item.id})")
+
+
+@evidence_app.command("bom")
+def bom(
+    model: ModelArg,
+    version: VersionArg,
+    out: Annotated[Path | None, typer.Option(help="write the BOM here instead of stdout")] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Print (or --out) the version's CycloneDX 1.6 ML bill of materials (JSON either way;
+    with --out and --json, a JSON note of what was written)."""
+    import json
+
+    with connect(url, token) as client:
+        document = client.bom(model, positive(version, "VERSION"))
+    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        count = len(document.get("components", []))
+        if json_output:
+            print_json({"written": str(out), "components": count})
+        else:
+            say(f"wrote {out} ({count} components)")
+
+
+@advisories_app.command("import")
+def import_advisories(
+    path: Annotated[Path, typer.Argument(metavar="FILE_OR_DIR", help="OSV JSON, zip or directory")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Import OSV advisories (admins) and re-scan every version in staging or production."""
+    from charter.cli.output import fail
+
+    if not path.exists():
+        fail(f"{path} does not exist", 2)
+    with connect(url, token) as client:
+        found = client.import_advisories(path)
+    if json_output:
+        print_json(found)
+        return
+    say(f"{found.advisories} advisories ({found.added} new, {found.updated} updated)")
+    for name in found.rescanned_vulnerable:
+        say(f"  now vulnerable: {name}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -13,7 +15,14 @@ from charter.artifacts.manifest import iter_file_chunks
 from charter.domain.artifacts import ManifestEntry
 from charter.domain.common import Page
 from charter.domain.enums import Stage
-from charter.domain.evidence import DatasetContent, Evidence, EvidenceKind, SignatureReport
+from charter.domain.evidence import (
+    AdvisoryImportResult,
+    ComputedKind,
+    DatasetContent,
+    Evidence,
+    EvidenceKind,
+    SignatureReport,
+)
 from charter.domain.gates import GateEvaluation, Promotion
 
 if TYPE_CHECKING:
@@ -100,6 +109,41 @@ class PromotionsApi:
     def signature(self, model: str, version: int) -> SignatureReport:
         """The version's signed statement, the server's verdict and the signing key."""
         return self._one(SignatureReport, "GET", f"/models/{model}/versions/{version}/signature")
+
+    def compute_evidence(
+        self, model: str, version: int, kinds: list[ComputedKind | str]
+    ) -> list[Evidence]:
+        """Have the server compute evidence for a version (each kind audited)."""
+        data = self._call(
+            "POST",
+            f"/models/{model}/versions/{version}/evidence/compute",
+            json={"kinds": [str(k) for k in kinds]},
+        ).json()
+        return [Evidence.model_validate(item) for item in data]
+
+    def bom(self, model: str, version: int) -> dict[str, Any]:
+        """The version's CycloneDX 1.6 ML-BOM."""
+        found: dict[str, Any] = self._call("GET", f"/models/{model}/versions/{version}/bom").json()
+        return found
+
+    def import_advisories(self, path: Path | str) -> AdvisoryImportResult:
+        """Upload OSV advisories: a JSON file, a zip of them, or a directory (zipped here)."""
+        path = Path(path)
+        with tempfile.TemporaryDirectory() as tmp:
+            upload = path
+            if path.is_dir():
+                upload = Path(tmp) / "advisories.zip"
+                with zipfile.ZipFile(upload, "w", zipfile.ZIP_DEFLATED) as archive:
+                    for item in sorted(path.rglob("*.json")):
+                        archive.write(item, item.relative_to(path).as_posix())
+            entry = _entry(upload)
+            self.upload_file(upload, entry)
+        return self._one(
+            AdvisoryImportResult,
+            "POST",
+            "/advisories",
+            json={"sha256": entry.sha256, "name": path.name},
+        )
 
     def list_evidence(self, model: str, version: int) -> list[Evidence]:
         data = self._call("GET", f"/models/{model}/versions/{version}/evidence").json()

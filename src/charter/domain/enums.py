@@ -63,6 +63,7 @@ class Action(StrEnum):
     POLICY_READ = "policy:read"
     POLICY_ADMIN = "policy:admin"
     MODEL_INVOKE = "model:invoke"
+    ADVISORY_IMPORT = "advisory:import"
     EVIDENCE_WRITE = "evidence:write"
     PROMOTION_REQUEST = "promotion:request"
     PROMOTION_APPROVE = "promotion:approve"

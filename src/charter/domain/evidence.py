@@ -129,3 +129,23 @@ class SignatureReport(Response):
     valid: bool
     problems: list[str]
     public_key: str | None = Field(description="PEM of the signing key, when Charter trusts it")
+
+
+class EvidenceCompute(Request):
+    kinds: list[ComputedKind] = Field(
+        min_length=1, max_length=len(ComputedKind), description="what to compute"
+    )
+
+
+class AdvisoryImport(Request):
+    sha256: Sha256 = Field(description="an OSV JSON file or zip, uploaded with PUT /blobs/{sha256}")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] = "advisories"
+
+
+class AdvisoryImportResult(Response):
+    advisories: int
+    added: int
+    updated: int
+    rescanned_vulnerable: list[str] = Field(
+        description="versions in staging or production that the new advisories affect"
+    )

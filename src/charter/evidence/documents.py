@@ -22,7 +22,7 @@ from charter.store import tables as t
 from charter.store.engine import Database
 
 
-def _evidence(row: t.Evidence, model: str, version: int) -> Evidence:
+def to_schema(row: t.Evidence, model: str, version: int) -> Evidence:
     return Evidence(
         id=row.id,
         model=model,
@@ -91,7 +91,7 @@ def attach(
             },
         )
         promotions.reevaluate_open(db, session, gate, actor, m, mv)
-        return _evidence(row, m.name, mv.version)
+        return to_schema(row, m.name, mv.version)
 
 
 def rows_for(session: Session, version_id: int) -> list[t.Evidence]:
@@ -105,4 +105,4 @@ def rows_for(session: Session, version_id: int) -> list[t.Evidence]:
 def list_evidence(db: Database, model: str, version: int) -> list[Evidence]:
     with db.reading() as session:
         m, mv = find_version(session, model, version)
-        return [_evidence(row, m.name, mv.version) for row in rows_for(session, mv.id)]
+        return [to_schema(row, m.name, mv.version) for row in rows_for(session, mv.id)]

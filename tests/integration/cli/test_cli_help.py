@@ -69,6 +69,7 @@ def test_the_tree_has_every_group() -> None:
         "policy",
         "promotions",
         "evidence",
+        "advisories",
         "promote",
         "approve",
         "reject",

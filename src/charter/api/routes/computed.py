@@ -1,0 +1,60 @@
+"""Evidence Charter computes: the ML-BOM, vulnerability scans, and the advisory database."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+from starlette.concurrency import run_in_threadpool
+
+from charter.api.deps import Context, require
+from charter.api.params import VersionPath
+from charter.api.routing import CharterRoute
+from charter.domain.common import Name
+from charter.domain.enums import Action
+from charter.domain.evidence import (
+    AdvisoryImport,
+    AdvisoryImportResult,
+    Evidence,
+    EvidenceCompute,
+)
+from charter.domain.identity import Actor
+from charter.evidence import compute, supply_chain
+
+router = APIRouter(tags=["evidence"], route_class=CharterRoute)
+Reader = Annotated[Actor, Depends(require(Action.REGISTRY_READ))]
+Writer = Annotated[Actor, Depends(require(Action.EVIDENCE_WRITE))]
+Importer = Annotated[Actor, Depends(require(Action.ADVISORY_IMPORT))]
+
+
+@router.post(
+    "/models/{name}/versions/{version}/evidence/compute",
+    status_code=201,
+    summary="Compute evidence for a version (ML-BOM, vulnerability scan, ...)",
+)
+def compute_evidence(
+    context: Context, name: Name, version: VersionPath, body: EvidenceCompute, actor: Writer
+) -> list[Evidence]:
+    return compute.run(context.db, context.blobs, context.gate, actor, name, version, body.kinds)
+
+
+@router.get(
+    "/models/{name}/versions/{version}/bom",
+    summary="The version's CycloneDX 1.6 ML bill of materials",
+    response_class=Response,
+)
+async def bom(context: Context, name: Name, version: VersionPath, actor: Reader) -> Response:
+    text = await run_in_threadpool(supply_chain.bom_text, context.db, context.blobs, name, version)
+    return Response(text, media_type="application/vnd.cyclonedx+json")
+
+
+@router.post(
+    "/advisories",
+    summary="Import OSV advisories (uploaded first as a blob); re-scans deployed versions",
+)
+def import_advisories(
+    context: Context, body: AdvisoryImport, actor: Importer
+) -> AdvisoryImportResult:
+    data = b"".join(context.blobs.open_chunks(body.sha256))
+    found = supply_chain.import_advisories(context.db, context.gate, actor, body.name, data)
+    return AdvisoryImportResult(**found)
