@@ -18,6 +18,7 @@ from charter.cli.arguments import (
     parse_columns,
     parse_ref,
     parse_tags,
+    positive,
 )
 from charter.cli.connection import connect, gather
 from charter.cli.output import details, fail, more_hint, print_json, table
@@ -262,3 +263,62 @@ def versions(
         print_json(page)
     else:
         versions_table(f"versions of {name}", page)
+
+
+@app.command("scan")
+def scan(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="dataset name")],
+    version: Annotated[int, typer.Argument(metavar="VERSION", help="version number")],
+    sample_rows: Annotated[
+        int | None, typer.Option(help="scan at most this many rows (default: all)")
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Scan a dataset version's content for personal data; examples are masked."""
+    with connect(url, token) as client:
+        found = client.scan_dataset(name, positive(version, "VERSION"), sample_rows)
+    if json_output:
+        print_json(found)
+        return
+    columns = found.details["columns"]
+    table(
+        f"PII in {name}@{version} ({found.details['rows_scanned']} rows scanned)",
+        ["column", "found", "examples (masked)"],
+        [
+            (
+                column,
+                ", ".join(
+                    [f"{kind}: {count}" for kind, count in report["kinds"].items()]
+                    + ([f"{report['by_name']} (by name)"] if report["by_name"] else [])
+                ),
+                "; ".join(e for examples in report["examples"].values() for e in examples),
+            )
+            for column, report in columns.items()
+            if report["kinds"] or report["by_name"]
+        ],
+    )
+
+
+@app.command("attach-content")
+def attach_content(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="dataset name")],
+    version: Annotated[int, typer.Argument(metavar="VERSION", help="version number")],
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="the table as Parquet")],
+    target: Annotated[
+        list[str] | None, typer.Option("--target", help="label column(s) (repeatable)")
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Upload a dataset version's content; the server checks it against the digest."""
+    if not path.is_file():
+        fail(f"{path} is not a file", 2)
+    with connect(url, token) as client:
+        found = client.attach_content(name, positive(version, "VERSION"), path, target or [])
+    if json_output:
+        print_json(found)
+    else:
+        typer.echo(f"{name}@{version}: {found.rows} rows verified against the digest")

@@ -19,6 +19,7 @@ from charter.domain.evidence import (
     AdvisoryImportResult,
     ComputedKind,
     DatasetContent,
+    DatasetEvidence,
     Evidence,
     EvidenceKind,
     SignatureReport,
@@ -144,6 +145,21 @@ class PromotionsApi:
             "/advisories",
             json={"sha256": entry.sha256, "name": path.name},
         )
+
+    def scan_dataset(
+        self, dataset: str, version: int, sample_rows: int | None = None
+    ) -> DatasetEvidence:
+        """Have the server scan a dataset version's content for personal data."""
+        return self._one(
+            DatasetEvidence,
+            "POST",
+            f"/datasets/{dataset}/versions/{version}/scan",
+            json={"sample_rows": sample_rows} if sample_rows else {},
+        )
+
+    def dataset_evidence(self, dataset: str, version: int) -> list[DatasetEvidence]:
+        data = self._call("GET", f"/datasets/{dataset}/versions/{version}/evidence").json()
+        return [DatasetEvidence.model_validate(item) for item in data]
 
     def list_evidence(self, model: str, version: int) -> list[Evidence]:
         data = self._call("GET", f"/models/{model}/versions/{version}/evidence").json()

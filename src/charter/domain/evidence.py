@@ -149,3 +149,20 @@ class AdvisoryImportResult(Response):
     rescanned_vulnerable: list[str] = Field(
         description="versions in staging or production that the new advisories affect"
     )
+
+
+class DatasetScan(Request):
+    sample_rows: Annotated[int, Field(ge=1, le=10**9)] | None = Field(
+        None, description="scan at most this many rows (default: all)"
+    )
+
+
+class DatasetEvidence(Response):
+    id: int
+    dataset: str
+    version: int
+    kind: str
+    title: str
+    details: dict[str, Any]
+    submitted_by: str
+    created_at: datetime

@@ -15,16 +15,19 @@ from charter.domain.enums import Action
 from charter.domain.evidence import (
     AdvisoryImport,
     AdvisoryImportResult,
+    DatasetEvidence,
+    DatasetScan,
     Evidence,
     EvidenceCompute,
 )
 from charter.domain.identity import Actor
-from charter.evidence import compute, supply_chain
+from charter.evidence import compute, pii_service, supply_chain
 
 router = APIRouter(tags=["evidence"], route_class=CharterRoute)
 Reader = Annotated[Actor, Depends(require(Action.REGISTRY_READ))]
 Writer = Annotated[Actor, Depends(require(Action.EVIDENCE_WRITE))]
 Importer = Annotated[Actor, Depends(require(Action.ADVISORY_IMPORT))]
+DataWriter = Annotated[Actor, Depends(require(Action.DATASET_WRITE))]
 
 
 @router.post(
@@ -58,3 +61,23 @@ def import_advisories(
     data = b"".join(context.blobs.open_chunks(body.sha256))
     found = supply_chain.import_advisories(context.db, context.gate, actor, body.name, data)
     return AdvisoryImportResult(**found)
+
+
+@router.post(
+    "/datasets/{name}/versions/{version}/scan",
+    status_code=201,
+    summary="Scan a dataset version's content for personal data (masked report, evidence)",
+)
+def scan_dataset(
+    context: Context, name: Name, version: VersionPath, body: DatasetScan, actor: DataWriter
+) -> DatasetEvidence:
+    return pii_service.scan(
+        context.db, context.blobs, context.gate, actor, name, version, body.sample_rows
+    )
+
+
+@router.get("/datasets/{name}/versions/{version}/evidence", summary="A dataset version's evidence")
+def dataset_evidence(
+    context: Context, name: Name, version: VersionPath, actor: Reader
+) -> list[DatasetEvidence]:
+    return pii_service.list_for(context.db, name, version)
