@@ -375,3 +375,44 @@ def import_advisories(
     say(f"{found.advisories} advisories ({found.added} new, {found.updated} updated)")
     for name in found.rescanned_vulnerable:
         say(f"  now vulnerable: {name}")
+
+
+@evidence_app.command("evaluate")
+def evaluate(
+    model: ModelArg,
+    version: VersionArg,
+    dataset: Annotated[
+        str | None, typer.Option(help="NAME@VERSION (default: the version's evaluation data)")
+    ] = None,
+    sensitive: Annotated[
+        list[str] | None, typer.Option("--sensitive", help="a sensitive column (repeatable)")
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Evaluate a version on verified data: performance, fairness, robustness, importance."""
+    with connect(url, token) as client:
+        if dataset is not None:
+            from charter.cli.arguments import parse_ref
+
+            parse_ref(dataset, "--dataset")
+        found = client.evaluate_version(
+            model, positive(version, "VERSION"), dataset, sensitive or []
+        )
+    if json_output:
+        print_json(found)
+        return
+    for item in found:
+        details = item.details
+        if item.kind == "performance_evaluation":
+            shown = ", ".join(f"{k} {v}" for k, v in details["metrics"].items())
+        elif item.kind == "fairness_evaluation":
+            shown = ", ".join(f"{k} {v}" for k, v in details.get("worst", {}).items())
+        elif item.kind == "robustness_evaluation":
+            shown = ", ".join(
+                f"{p['perturbation']}: {p['change']:+}" for p in details["perturbations"]
+            )
+        else:
+            shown = ", ".join(f"{f['feature']} {f['mean']}" for f in details["features"][:5])
+        say(f"{item.kind}: {shown}")

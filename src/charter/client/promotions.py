@@ -161,6 +161,22 @@ class PromotionsApi:
         data = self._call("GET", f"/datasets/{dataset}/versions/{version}/evidence").json()
         return [DatasetEvidence.model_validate(item) for item in data]
 
+    def evaluate_version(
+        self,
+        model: str,
+        version: int,
+        dataset: str | None = None,
+        sensitive_features: list[str] | None = None,
+    ) -> list[Evidence]:
+        """Have Charter evaluate the version; `dataset` is NAME@VERSION (default: the
+        version's evaluation dataset)."""
+        body: dict[str, Any] = {"sensitive_features": sensitive_features or []}
+        if dataset:
+            name, _, number = dataset.rpartition("@")
+            body["dataset"] = {"dataset": name, "version": int(number)}
+        data = self._call("POST", f"/models/{model}/versions/{version}/evaluate", json=body).json()
+        return [Evidence.model_validate(item) for item in data]
+
     def list_evidence(self, model: str, version: int) -> list[Evidence]:
         data = self._call("GET", f"/models/{model}/versions/{version}/evidence").json()
         return [Evidence.model_validate(item) for item in data]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
-from charter.domain.common import Request, Response, ShortText
+from charter.domain.common import DatasetVersionRef, Request, Response, ShortText
 
 
 class EvidenceKind(StrEnum):
@@ -166,3 +166,10 @@ class DatasetEvidence(Response):
     details: dict[str, Any]
     submitted_by: str
     created_at: datetime
+
+
+class EvaluationRequest(Request):
+    dataset: DatasetVersionRef | None = Field(
+        None, description="the evaluation data (default: the version's evaluation dataset)"
+    )
+    sensitive_features: list[ColumnName] = Field(default_factory=list, max_length=20)

@@ -101,6 +101,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/models/{name}/versions/{version}/evidence/compute"): {A, DS, ML, V},
     ("GET", "/models/{name}/versions/{version}/bom"): READERS,
     ("POST", "/advisories"): {A},
+    ("POST", "/models/{name}/versions/{version}/evaluate"): {A, DS, ML, V},
     ("POST", "/datasets/{name}/versions/{version}/scan"): {A, DS},
     ("GET", "/datasets/{name}/versions/{version}/evidence"): READERS,
 }

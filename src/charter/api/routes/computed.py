@@ -17,11 +17,12 @@ from charter.domain.evidence import (
     AdvisoryImportResult,
     DatasetEvidence,
     DatasetScan,
+    EvaluationRequest,
     Evidence,
     EvidenceCompute,
 )
 from charter.domain.identity import Actor
-from charter.evidence import compute, pii_service, supply_chain
+from charter.evidence import compute, evaluations, pii_service, supply_chain
 
 router = APIRouter(tags=["evidence"], route_class=CharterRoute)
 Reader = Annotated[Actor, Depends(require(Action.REGISTRY_READ))]
@@ -81,3 +82,14 @@ def dataset_evidence(
     context: Context, name: Name, version: VersionPath, actor: Reader
 ) -> list[DatasetEvidence]:
     return pii_service.list_for(context.db, name, version)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/evaluate",
+    status_code=201,
+    summary="Evaluate the version on a registered dataset (performance, fairness, ...)",
+)
+def evaluate(
+    context: Context, name: Name, version: VersionPath, body: EvaluationRequest, actor: Writer
+) -> list[Evidence]:
+    return evaluations.evaluate(context.db, context.blobs, context.gate, actor, name, version, body)
