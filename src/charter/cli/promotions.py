@@ -416,3 +416,52 @@ def evaluate(
         else:
             shown = ", ".join(f"{f['feature']} {f['mean']}" for f in details["features"][:5])
         say(f"{item.kind}: {shown}")
+
+
+@evidence_app.command("card")
+def card(
+    model: ModelArg,
+    version: VersionArg,
+    html: Annotated[bool, typer.Option("--html", help="HTML instead of Markdown")] = False,
+    out: Annotated[Path | None, typer.Option(help="write the card here")] = None,
+    write: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--write",
+            metavar="SECTION=FILE",
+            help="first set a human-written section from a file (repeatable), e.g. "
+            "ethical_considerations=ethics.md",
+        ),
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Generate the version's model card from the registry and the evidence; print it (or
+    --out) and say what its risk tier still needs."""
+    from charter.cli.arguments import split_pair
+    from charter.cli.output import fail, warn
+
+    fields: dict[str, str] = {}
+    for item in write or []:
+        section, path = split_pair(item, "--write")
+        if not Path(path).is_file():
+            fail(f"--write {item}: {path} is not a file", 2)
+        fields[section] = Path(path).read_text(encoding="utf-8")
+    with connect(url, token) as client:
+        number = positive(version, "VERSION")
+        if fields:
+            client.write_card(model, number, fields)
+        made = client.generate_card(model, number)
+        text = client.card(model, number, html)
+    if json_output:
+        print_json(made)
+        return
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        say(f"wrote {out}")
+    missing = made.details.get("missing", [])
+    if missing:
+        warn(f"incomplete for its risk tier: {', '.join(missing)}")

@@ -17,6 +17,7 @@ from charter.domain.common import Page
 from charter.domain.enums import Stage
 from charter.domain.evidence import (
     AdvisoryImportResult,
+    CardFields,
     ComputedKind,
     DatasetContent,
     DatasetEvidence,
@@ -176,6 +177,23 @@ class PromotionsApi:
             body["dataset"] = {"dataset": name, "version": int(number)}
         data = self._call("POST", f"/models/{model}/versions/{version}/evaluate", json=body).json()
         return [Evidence.model_validate(item) for item in data]
+
+    def generate_card(self, model: str, version: int) -> Evidence:
+        """Generate the version's model card; `details["missing"]` lists what its tier needs."""
+        return self._one(Evidence, "POST", f"/models/{model}/versions/{version}/card")
+
+    def card(self, model: str, version: int, html: bool = False) -> str:
+        params = {"format": "html" if html else "markdown"}
+        return self._call("GET", f"/models/{model}/versions/{version}/card", params=params).text
+
+    def write_card(self, model: str, version: int, fields: dict[str, str]) -> CardFields:
+        """Write (or with "" clear) human-written sections of the model card."""
+        return self._one(
+            CardFields,
+            "PATCH",
+            f"/models/{model}/versions/{version}/card/fields",
+            json={"fields": fields},
+        )
 
     def list_evidence(self, model: str, version: int) -> list[Evidence]:
         data = self._call("GET", f"/models/{model}/versions/{version}/evidence").json()

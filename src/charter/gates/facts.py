@@ -210,7 +210,8 @@ def derive(
         run_authors=run_authors,
         training_data_regions=_training_regions(session, mv),
         metrics=bool(mv.metrics),
-        model_card=EvidenceKind.MODEL_CARD.value in kinds,
+        # A card someone wrote, or one Charter generated, both count as a card.
+        model_card=bool({EvidenceKind.MODEL_CARD.value, ComputedKind.MODEL_CARD.value} & kinds),
         transparency_notice=EvidenceKind.TRANSPARENCY_NOTICE.value in kinds,
         independent_validation=independent,
         approvers=frozenset(counted),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +15,8 @@ from charter.domain.enums import Action
 from charter.domain.evidence import (
     AdvisoryImport,
     AdvisoryImportResult,
+    CardFields,
+    CardFieldsUpdate,
     DatasetEvidence,
     DatasetScan,
     EvaluationRequest,
@@ -22,7 +24,14 @@ from charter.domain.evidence import (
     EvidenceCompute,
 )
 from charter.domain.identity import Actor
-from charter.evidence import compute, evaluations, pii_service, supply_chain
+from charter.evidence import (
+    card_fields,
+    card_service,
+    compute,
+    evaluations,
+    pii_service,
+    supply_chain,
+)
 
 router = APIRouter(tags=["evidence"], route_class=CharterRoute)
 Reader = Annotated[Actor, Depends(require(Action.REGISTRY_READ))]
@@ -93,3 +102,51 @@ def evaluate(
     context: Context, name: Name, version: VersionPath, body: EvaluationRequest, actor: Writer
 ) -> list[Evidence]:
     return evaluations.evaluate(context.db, context.blobs, context.gate, actor, name, version, body)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/card",
+    status_code=201,
+    summary="Generate the version's model card (what its risk tier still needs is listed)",
+)
+def generate_card(context: Context, name: Name, version: VersionPath, actor: Writer) -> Evidence:
+    return card_service.generate(context.db, context.blobs, context.gate, actor, name, version)
+
+
+@router.get(
+    "/models/{name}/versions/{version}/card",
+    summary="The latest generated model card, as Markdown (or ?format=html)",
+    response_class=Response,
+)
+async def read_card(
+    context: Context,
+    name: Name,
+    version: VersionPath,
+    actor: Reader,
+    format: Literal["markdown", "html"] = "markdown",
+) -> Response:
+    body = await run_in_threadpool(
+        card_service.read, context.db, context.blobs, name, version, format == "html"
+    )
+    media = "text/html; charset=utf-8" if format == "html" else "text/markdown; charset=utf-8"
+    return Response(body, media_type=media)
+
+
+@router.get(
+    "/models/{name}/versions/{version}/card/fields",
+    summary="The human-written sections of the version's model card",
+)
+def get_card_fields(
+    context: Context, name: Name, version: VersionPath, actor: Reader
+) -> CardFields:
+    return card_fields.get(context.db, name, version)
+
+
+@router.patch(
+    "/models/{name}/versions/{version}/card/fields",
+    summary='Write (or clear with "") sections of the model card',
+)
+def update_card_fields(
+    context: Context, name: Name, version: VersionPath, body: CardFieldsUpdate, actor: Writer
+) -> CardFields:
+    return card_fields.update(context.db, actor, name, version, body)
