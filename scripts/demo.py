@@ -1,9 +1,11 @@
-"""`make demo`: a fresh Charter home and server, a scikit-learn model registered with lineage.
+"""`make demo`: a fresh Charter home and server, a model registered, evidenced and promoted.
 
 Creates a temporary home with `charter init`, starts `charter server` on a free loopback
 port, trains a classifier on scikit-learn's bundled breast-cancer data, registers it with
-`charter.log_model`, then prints the lineage tree, the manifest, a verified download and
-the commands to try next. The server is stopped at the end, also on error or Ctrl-C; the home
+`charter.log_model`, then prints the lineage tree, the manifest and a verified download,
+computes the evidence a high-risk gate needs (signature, ML-BOM, vulnerability and PII
+scans, evaluations, model card), promotes the version to production with four-eyes
+approvals, proves it all in the audit log and prints the commands to try next. The server is stopped at the end, also on error or Ctrl-C; the home
 is kept so those commands work once the server is started again (`--cleanup` removes it).
 """
 
@@ -104,6 +106,7 @@ class Trained:
 
 
 def train() -> Trained:
+    import numpy as np
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, roc_auc_score
@@ -112,8 +115,12 @@ def train() -> Trained:
     from sklearn.preprocessing import StandardScaler
 
     data = load_breast_cancer(as_frame=True)
+    features = data.data.copy()
+    # A synthetic sensitive attribute (the bundled data has none), so the demo can show
+    # Charter's fairness evaluation; it is random, so the model should not depend on it.
+    features["sex"] = np.random.default_rng(7).integers(0, 2, len(features))
     X_train, X_test, y_train, y_test = train_test_split(  # noqa: N806 - scikit-learn's naming
-        data.data, data.target, test_size=0.25, random_state=42, stratify=data.target
+        features, data.target, test_size=0.25, random_state=42, stratify=data.target
     )
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, C=1.0))
     model.fit(X_train, y_train)
@@ -197,6 +204,32 @@ def show_gate(gate: Any) -> None:
     console.print(grid)
 
 
+def produce_evidence(client: Client, version: int) -> None:
+    """Everything the high-risk gate reads that Charter computes itself."""
+    console.print("evidence Charter computes itself:")
+    signature = client.signature(MODEL, version)
+    state = "valid" if signature.valid else "INVALID"
+    console.print(f"  [green]✓[/] manifest signature {signature.statement['key_id']}: {state}")
+    for item in client.compute_evidence(MODEL, version, ["ml_bom", "vulnerability_scan"]):
+        console.print(f"  [green]✓[/] {item.title}")
+    for dataset in ("breast-cancer-train", "breast-cancer-test"):
+        scan = client.scan_dataset(dataset, 1)
+        console.print(f"  [green]✓[/] {dataset}: {scan.title}")
+    for item in client.evaluate_version(MODEL, version, sensitive_features=["sex"]):
+        console.print(f"  [green]✓[/] {item.title}")
+        if item.kind == "fairness_evaluation":
+            console.print(f"      worst over 'sex': {item.details['worst']}")
+    client.write_card(
+        MODEL,
+        version,
+        {
+            "ethical_considerations": "Supports, never replaces, a pathologist's diagnosis.",
+            "caveats_and_recommendations": "Trained on one public dataset; validate locally.",
+        },
+    )
+    console.print(f"  [green]✓[/] {client.generate_card(MODEL, version).title}")
+
+
 def govern(client: Client, url: str, version: int, workdir: Path) -> None:
     """Promote the version to production through the gate, with four-eyes approvals."""
     people: dict[str, Client] = {}
@@ -204,7 +237,12 @@ def govern(client: Client, url: str, version: int, workdir: Path) -> None:
         client.create_principal(name, [role], display_name=f"{name} ({role})")
         people[name] = Client(url, client.create_token("demo", principal=name).secret)
     model = client.get_model(MODEL)
-    client.update_model(model, business_owner="olga", approved_regions=["eu-west-1"])
+    client.update_model(
+        model,
+        business_owner="olga",
+        approved_regions=["eu-west-1"],
+        intended_use="decision support for pathologists reviewing breast biopsies",
+    )
     console.print(
         "model owner: olga; approved region: eu-west-1; people: vic (validator), "
         "rita (risk officer), olga (business owner, risk officer)"
@@ -214,9 +252,9 @@ def govern(client: Client, url: str, version: int, workdir: Path) -> None:
     show_gate(gate)
     opened = client.promote(MODEL, version, "production", "eu-west-1", comment="demo release")
     console.print(f"opened promotion request {opened.id}: {opened.status.value}")
+    produce_evidence(client, version)
     workdir.mkdir(parents=True, exist_ok=True)
     for kind, who in (
-        ("model_card", client),
         ("transparency_notice", client),
         ("validation_report", people["vic"]),
     ):
@@ -255,6 +293,9 @@ def next_steps(url: str, token: str, home: Path, port: int, keep: bool) -> None:
         f"{cli} lineage show model:{MODEL}@1",
         f"{cli} datasets list",
         f"{cli} promotions list",
+        f"{cli} versions verify {MODEL} 1",
+        f"{cli} evidence list {MODEL} 1",
+        f"{cli} evidence card {MODEL} 1",
         f"{cli} promote {MODEL} 1 --to archived --dry-run",
         f"{cli} audit events",
         f"{cli} audit verify --home {home}",

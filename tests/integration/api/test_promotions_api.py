@@ -12,6 +12,7 @@ import pytest
 from charter.client.client import Client
 from charter.domain.errors import InvalidInput, NotFound, PermissionDenied
 from tests.conftest import Admin
+from tests.support.bundles import approvals_only_files
 
 API = "/api/v1"
 
@@ -71,6 +72,7 @@ def test_the_whole_workflow(
     people: dict[str, Client], client: Client, credit: int, tmp_path: Path
 ) -> None:
     dana, vic, rita, olga = (people[n] for n in ("dana", "vic", "rita", "olga"))
+    client.push_policy(approvals_only_files(), comment="this test is about approvals")
     gate = dana.dry_run_promotion("credit", credit, "production", "eu-west-1")
     assert not gate.allowed and "model-card-required" in gate.blocking
     assert client.list_promotions().items == []

@@ -15,6 +15,7 @@ from charter.audit import ledger
 from charter.domain.enums import Role
 from charter.domain.evidence import Evidence, EvidenceCreate, EvidenceKind
 from charter.domain.identity import Actor, PrincipalCreate
+from charter.domain.policy import PolicyPush
 from charter.domain.registry import (
     DatasetCreate,
     DatasetVersionCreate,
@@ -23,10 +24,12 @@ from charter.domain.registry import (
 )
 from charter.evidence import documents
 from charter.gates.engine import CedarGate
+from charter.policy import store
 from charter.registry import datasets, models, versions
 from charter.store import tables as t
 from charter.store.engine import Database
 from tests.conftest import Admin
+from tests.support.bundles import approvals_only_files
 from tests.unit.registry.conftest import FileMaker, files  # noqa: F401  (fixture)
 
 PEOPLE = {
@@ -123,4 +126,6 @@ def world(db: Database, blobs: LocalBlobStore, admin: Admin, files: FileMaker) -
         return versions.create_version(db, blobs, people[author], model, body, key).version
 
     make_version()
+    # These tests are about approvals; evidence Charter computes has its own tests.
+    store.push(db, admin.actor, PolicyPush(files=approvals_only_files(), comment="tests"))
     return World(db, blobs, CedarGate(), people, make_version)
