@@ -5,7 +5,8 @@ port, trains a classifier on scikit-learn's bundled breast-cancer data, register
 `charter.log_model`, then prints the lineage tree, the manifest and a verified download,
 computes the evidence a high-risk gate needs (signature, ML-BOM, vulnerability and PII
 scans, evaluations, model card), promotes the version to production with four-eyes
-approvals, proves it all in the audit log and prints the commands to try next. The server is stopped at the end, also on error or Ctrl-C; the home
+approvals, proves it all in the audit log and prints the commands to try next. The
+server is stopped at the end, also on error or Ctrl-C; the home
 is kept so those commands work once the server is started again (`--cleanup` removes it).
 """
 

@@ -322,3 +322,30 @@ def attach_content(
         print_json(found)
     else:
         typer.echo(f"{name}@{version}: {found.rows} rows verified against the digest")
+
+
+@app.command("intake")
+def intake(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="dataset name")],
+    version: Annotated[int, typer.Argument(metavar="VERSION", help="version number")],
+    mask: Annotated[list[str] | None, typer.Option("--mask", help="column to mask")] = None,
+    tokenise: Annotated[
+        list[str] | None, typer.Option("--tokenise", help="column to tokenise (HMAC)")
+    ] = None,
+    drop: Annotated[list[str] | None, typer.Option("--drop", help="column to drop")] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Mask, tokenise or drop columns; the result is the next version, derived from this one."""
+    actions = {c: "mask" for c in mask or []}
+    actions.update({c: "tokenise" for c in tokenise or []})
+    actions.update({c: "drop" for c in drop or []})
+    if not actions:
+        fail("nothing to do: give --mask, --tokenise or --drop", 2)
+    with connect(url, token) as client:
+        found = client.intake(name, positive(version, "VERSION"), actions)
+    if json_output:
+        print_json(found)
+    else:
+        typer.echo(f"{name}@{found.version}: derived from {name}@{version} ({found.description})")

@@ -26,6 +26,7 @@ from charter.domain.evidence import (
     SignatureReport,
 )
 from charter.domain.gates import GateEvaluation, Promotion
+from charter.domain.registry import DatasetVersion
 
 if TYPE_CHECKING:
     import httpx
@@ -156,6 +157,15 @@ class PromotionsApi:
             "POST",
             f"/datasets/{dataset}/versions/{version}/scan",
             json={"sample_rows": sample_rows} if sample_rows else {},
+        )
+
+    def intake(self, dataset: str, version: int, actions: dict[str, str]) -> DatasetVersion:
+        """Mask, tokenise or drop columns (column -> action) into a derived version."""
+        return self._one(
+            DatasetVersion,
+            "POST",
+            f"/datasets/{dataset}/versions/{version}/intake",
+            json={"actions": actions},
         )
 
     def dataset_evidence(self, dataset: str, version: int) -> list[DatasetEvidence]:

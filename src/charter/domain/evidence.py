@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -31,6 +31,7 @@ class ComputedKind(StrEnum):
     ROBUSTNESS = "robustness_evaluation"
     EXPLAINABILITY = "explainability"
     MODEL_CARD = "generated_model_card"
+    DATA_INTAKE = "data_intake"
 
 
 class EvidenceSource(StrEnum):
@@ -173,3 +174,9 @@ class EvaluationRequest(Request):
         None, description="the evaluation data (default: the version's evaluation dataset)"
     )
     sensitive_features: list[ColumnName] = Field(default_factory=list, max_length=20)
+
+
+class IntakeRequest(Request):
+    actions: dict[ColumnName, Literal["mask", "tokenise", "drop"]] = Field(
+        min_length=1, max_length=1000, description="column -> mask, tokenise or drop"
+    )

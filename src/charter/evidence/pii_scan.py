@@ -109,6 +109,11 @@ def _mask_email(value: str) -> str:
     return f"{local[:1]}***@{head[:1]}***.{tld}"
 
 
+def _alone(pattern: str) -> str:
+    """`pattern` not embedded in a longer run of letters and digits (a hex token, an id)."""
+    return rf"(?<![A-Za-z0-9])(?:{pattern})(?![A-Za-z0-9])"
+
+
 @dataclass(frozen=True)
 class Recogniser:
     kind: str
@@ -119,12 +124,12 @@ class Recogniser:
 
 RECOGNISERS = (
     Recogniser("email", EMAIL, None, _mask_email),
-    Recogniser("payment_card", CARD, luhn, lambda v: _mask_text(v, 4)),
-    Recogniser("iban", IBAN, iban, lambda v: v[:2] + _mask_text(v[2:], 4)),
-    Recogniser("us_ssn", SSN, ssn, lambda v: "***-**-" + v[-4:]),
-    Recogniser("uk_nino", NINO, nino, lambda v: v[:2] + _mask_text(v[2:])),
-    Recogniser("ip_address", f"{IPV4}|{IPV6}", ip, lambda v: _mask_text(v)),
-    Recogniser("phone", PHONE, phone, lambda v: _mask_text(v, 2)),
+    Recogniser("payment_card", _alone(CARD), luhn, lambda v: _mask_text(v, 4)),
+    Recogniser("iban", _alone(IBAN), iban, lambda v: v[:2] + _mask_text(v[2:], 4)),
+    Recogniser("us_ssn", _alone(SSN), ssn, lambda v: "***-**-" + v[-4:]),
+    Recogniser("uk_nino", _alone(NINO), nino, lambda v: v[:2] + _mask_text(v[2:])),
+    Recogniser("ip_address", _alone(f"{IPV4}|{IPV6}"), ip, lambda v: _mask_text(v)),
+    Recogniser("phone", _alone(PHONE), phone, lambda v: _mask_text(v, 2)),
 )
 
 

@@ -57,3 +57,20 @@ def test_scan_finds_masks_and_feeds_the_gate(client: Client, tmp_path: Path) -> 
     assert cleared(2) is False  # not scanned yet
     client.scan_dataset("with-basis", 1)
     assert cleared(2) is True  # PII, but a legal basis is recorded
+
+
+def test_intake_masks_and_tokenises_into_a_derived_version(client: Client, tmp_path: Path) -> None:
+    register(client, tmp_path, "raw", None)
+    derived = client.intake("raw", 1, {"email": "tokenise", "income": "mask"})
+    assert derived.version == 2 and derived.derived_from is not None
+    assert "email tokenise" in derived.description
+    assert client.get_content("raw", 2).target == ["label"]
+    rescan = client.scan_dataset("raw", 2)
+    assert rescan.details["pii_columns"] == []  # tokens are not e-mail addresses
+    record = next(e for e in client.dataset_evidence("raw", 2) if e.kind == "data_intake")
+    assert record.details["actions"] == {"email": "tokenise", "income": "mask"}
+    assert record.details["key_id"].startswith("hmac-sha256:")
+    lineage = client.lineage("dataset:raw@2", "upstream", 2)
+    assert any(n.id.startswith("dataset:") and n.id != "dataset:raw@2" for n in lineage.nodes)
+    again = client.intake("raw", 1, {"email": "tokenise", "income": "mask"})
+    assert again.digest == derived.digest  # tokenisation is deterministic for the home's key

@@ -101,6 +101,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/models/{name}/versions/{version}/evidence/compute"): {A, DS, ML, V},
     ("GET", "/models/{name}/versions/{version}/bom"): READERS,
     ("POST", "/advisories"): {A},
+    ("POST", "/datasets/{name}/versions/{version}/intake"): {A, DS},
     ("POST", "/models/{name}/versions/{version}/card"): {A, DS, ML, V},
     ("GET", "/models/{name}/versions/{version}/card"): READERS,
     ("GET", "/models/{name}/versions/{version}/card/fields"): READERS,

@@ -22,13 +22,16 @@ from charter.domain.evidence import (
     EvaluationRequest,
     Evidence,
     EvidenceCompute,
+    IntakeRequest,
 )
 from charter.domain.identity import Actor
+from charter.domain.registry import DatasetVersion
 from charter.evidence import (
     card_fields,
     card_service,
     compute,
     evaluations,
+    intake_service,
     pii_service,
     supply_chain,
 )
@@ -150,3 +153,15 @@ def update_card_fields(
     context: Context, name: Name, version: VersionPath, body: CardFieldsUpdate, actor: Writer
 ) -> CardFields:
     return card_fields.update(context.db, actor, name, version, body)
+
+
+@router.post(
+    "/datasets/{name}/versions/{version}/intake",
+    status_code=201,
+    summary="Mask, tokenise or drop columns into a new dataset version derived from this one",
+)
+def intake(
+    context: Context, name: Name, version: VersionPath, body: IntakeRequest, actor: DataWriter
+) -> DatasetVersion:
+    key = intake_service.intake_key(context.settings.home)
+    return intake_service.derive(context.db, context.blobs, key, actor, name, version, body)
