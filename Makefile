@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
 LINT_PATHS := src tests bench scripts
 
-.PHONY: all venv demo test bench bench-audit bench-policy lint clean
+.PHONY: all venv demo test bench bench-audit bench-policy bench-evidence lint clean
 
 all: test
 
@@ -56,6 +56,9 @@ bench-audit: $(STAMP)
 
 bench-policy: $(STAMP)
 	$(VPY) bench/policy_decisions.py
+
+bench-evidence: $(STAMP)
+	$(VPY) bench/evidence.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)

@@ -315,12 +315,19 @@ def evaluate_all(
     perturbations: tuple[Perturbation, ...] = DEFAULT_PERTURBATIONS,
 ) -> dict[str, dict[str, Any]]:
     """Performance, fairness (when sensitive columns are named), robustness and
-    importance. Sensitive columns the model was not trained on are taken out of features."""
+    importance. The model sees only the columns it was trained on (when it names them);
+    otherwise every column but the sensitive ones it was not given."""
     task = _task(target)
     groups = {name: features[name].astype(str).to_numpy() for name in sensitive}
-    features = features.drop(
-        columns=[c for c in sensitive if c in features.columns and not _used(model, c)]
-    )
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        # Evaluation tables may hold more than the model reads (ids, sensitive columns).
+        absent = [str(n) for n in names if n not in features.columns]
+        if absent:
+            raise ValueError(f"the evaluation data lacks the model's features {absent}")
+        features = features[list(names)]
+    else:
+        features = features.drop(columns=[c for c in sensitive if c in features.columns])
     out = {
         "performance": performance(model, features, target, task),
         "robustness": robustness(model, features, target, task, perturbations),
@@ -329,8 +336,3 @@ def evaluate_all(
     if groups:
         out["fairness"] = fairness(model, features, target, groups, task)
     return out
-
-
-def _used(model: Any, column: str) -> bool:
-    names = getattr(model, "feature_names_in_", None)
-    return names is not None and column in list(names)
