@@ -22,7 +22,7 @@ from charter.domain.evidence import (
 )
 from charter.domain.identity import Actor
 from charter.domain.registry import DatasetVersion, DatasetVersionCreate
-from charter.evidence import contents, intake
+from charter.evidence import contents, data_intake
 from charter.registry import datasets
 from charter.registry.common import find_dataset_version
 from charter.store import tables as t
@@ -65,9 +65,9 @@ def derive(
     touched = [c for c in body.actions if c in target]
     if touched:
         raise InvalidInput(f"actions: {touched} are label columns; intake changes features only")
-    actions = {column: intake.IntakeAction(action) for column, action in body.actions.items()}
+    actions = {column: data_intake.IntakeAction(action) for column, action in body.actions.items()}
     try:
-        changed, record = intake.transform(frame, actions, key)
+        changed, record = data_intake.transform(frame, actions, key)
     except ValueError as exc:
         raise InvalidInput(f"actions: {exc}") from None
     features_after, labels_after = contents.split(changed, target)

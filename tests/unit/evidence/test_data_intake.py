@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from charter.evidence import intake, pii_scan
+from charter.evidence import data_intake as intake
+from charter.evidence import pii_scan
 
 
 def test_mask_tokenise_drop() -> None:
