@@ -1,7 +1,7 @@
 """`make bench-evidence`: time to produce all evidence for a version, PII scan rows/s, and
 Charter's fairness numbers and time against a plain scikit-learn + fairlearn script.
 
-A version with a ~1 MB model and one with a ~500 MB artifact (the model plus a 500 MB
+A version with a ~2 MB model and one with a ~500 MB artifact (the model plus a 500 MB
 weights file, which signing, hashing and evaluation's re-verification must read) are
 registered in a temporary SQLite home with an evaluation table of 100,000 rows; then the
 signature check, ML-BOM, vulnerability scan, PII scans, evaluations and model card are
@@ -159,7 +159,8 @@ def main() -> None:
         peer_s = round(time.perf_counter() - peer_started, 3)
 
         runs: dict[str, Any] = {}
-        for label, extra_mb in (("1 MB model", 0), (f"{args.big_mb} MB artifact", args.big_mb)):
+        # The forest's skops file is about 2 MB; the large artifact adds a weights file.
+        for label, extra_mb in (("2 MB model", 0), (f"{args.big_mb} MB artifact", args.big_mb)):
             artifact = work / f"artifact-{extra_mb}"
             artifact.mkdir()
             sio.dump(model, artifact / "model.skops")
