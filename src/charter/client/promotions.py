@@ -24,12 +24,15 @@ from charter.domain.evidence import (
     Evidence,
     EvidenceKind,
     SignatureReport,
+    SigningKey,
 )
 from charter.domain.gates import GateEvaluation, Promotion
 from charter.domain.registry import DatasetVersion
+from charter.domain.registry import ModelVersion as ModelVersionDoc
 
 if TYPE_CHECKING:
     import httpx
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from charter.domain.artifacts import BlobInfo
 
@@ -203,6 +206,31 @@ class PromotionsApi:
             "PATCH",
             f"/models/{model}/versions/{version}/card/fields",
             json={"fields": fields},
+        )
+
+    def register_signing_key(self, principal: str, public_key_pem: str) -> SigningKey:
+        return self._one(
+            SigningKey, "POST", f"/principals/{principal}/keys", json={"public_key": public_key_pem}
+        )
+
+    def sign_version(
+        self, model: str, version: int, key: Ed25519PrivateKey, signer: str
+    ) -> Evidence:
+        """Sign a version one registered with one's own key (registered beforehand)."""
+        from datetime import UTC, datetime
+
+        from charter.evidence.manifest_signing import sign
+
+        found = self._one(ModelVersionDoc, "GET", f"/models/{model}/versions/{version}")
+        files = [f.model_dump() for f in found.files]
+        statement = sign(
+            model, version, found.manifest_digest, files, key, datetime.now(UTC).isoformat(), signer
+        )
+        return self._one(
+            Evidence,
+            "POST",
+            f"/models/{model}/versions/{version}/signatures",
+            json={"statement": statement},
         )
 
     def list_evidence(self, model: str, version: int) -> list[Evidence]:

@@ -180,3 +180,23 @@ class IntakeRequest(Request):
     actions: dict[ColumnName, Literal["mask", "tokenise", "drop"]] = Field(
         min_length=1, max_length=1000, description="column -> mask, tokenise or drop"
     )
+
+
+class SigningKeyCreate(Request):
+    public_key: Annotated[str, StringConstraints(min_length=40, max_length=512)] = Field(
+        description="an Ed25519 public key as PEM (-----BEGIN PUBLIC KEY-----)"
+    )
+
+
+class SigningKey(Response):
+    key_id: str
+    principal: str
+    public_key: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class SignatureSubmit(Request):
+    statement: dict[str, Any] = Field(
+        description="a statement made with charter.evidence.manifest_signing.sign"
+    )

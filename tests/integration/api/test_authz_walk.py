@@ -40,6 +40,7 @@ PATH_VALUES = {
     "path": "model.bin",
     "seq": "1",
     "request_id": "1",
+    "key_id": "ed25519:" + "0" * 32,
 }
 # The lineage route needs `node`; query validation runs after authorization anyway,
 # but a complete request proves the refusal comes from authorization alone.

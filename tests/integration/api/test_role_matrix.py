@@ -101,6 +101,13 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/models/{name}/versions/{version}/evidence/compute"): {A, DS, ML, V},
     ("GET", "/models/{name}/versions/{version}/bom"): READERS,
     ("POST", "/advisories"): {A},
+    # Everyone manages their own keys; someone else's (as DELETE here) takes principal
+    # administration. POST is refused for its empty body before that check; the owner
+    # rule is tested in test_signing_keys_api.py.
+    ("POST", "/principals/{name}/keys"): EVERYONE,
+    ("GET", "/principals/{name}/keys"): READERS,
+    ("DELETE", "/principals/{name}/keys/{key_id}"): {A},
+    ("POST", "/models/{name}/versions/{version}/signatures"): {A, DS, ML, V},
     ("POST", "/datasets/{name}/versions/{version}/intake"): {A, DS},
     ("POST", "/models/{name}/versions/{version}/card"): {A, DS, ML, V},
     ("GET", "/models/{name}/versions/{version}/card"): READERS,
@@ -121,6 +128,7 @@ VALUES = {
     "request_id": "999",
     "run_id": "999",
     "token_id": "999",
+    "key_id": "ed25519:" + "0" * 32,
 }
 QUERY = {"node": "model:nothing-here@1", "from": "0", "old_size": "1"}
 

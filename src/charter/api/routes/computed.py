@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Response
+from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from charter.api.deps import Context, require
@@ -23,6 +24,9 @@ from charter.domain.evidence import (
     Evidence,
     EvidenceCompute,
     IntakeRequest,
+    SignatureSubmit,
+    SigningKey,
+    SigningKeyCreate,
 )
 from charter.domain.identity import Actor
 from charter.domain.registry import DatasetVersion
@@ -33,14 +37,19 @@ from charter.evidence import (
     evaluations,
     intake_service,
     pii_service,
+    signing_keys,
     supply_chain,
 )
 
 router = APIRouter(tags=["evidence"], route_class=CharterRoute)
+KeyId = Annotated[str, PathParam(pattern=r"^ed25519:[0-9a-f]{32}$")]
 Reader = Annotated[Actor, Depends(require(Action.REGISTRY_READ))]
 Writer = Annotated[Actor, Depends(require(Action.EVIDENCE_WRITE))]
 Importer = Annotated[Actor, Depends(require(Action.ADVISORY_IMPORT))]
 DataWriter = Annotated[Actor, Depends(require(Action.DATASET_WRITE))]
+# Every principal manages its own signing keys (as its own tokens); the service asks for
+# principal administration when the keys are someone else's.
+Self = Annotated[Actor, Depends(require(Action.TOKEN_SELF))]
 
 
 @router.post(
@@ -165,3 +174,33 @@ def intake(
 ) -> DatasetVersion:
     key = intake_service.intake_key(context.settings.home)
     return intake_service.derive(context.db, context.blobs, key, actor, name, version, body)
+
+
+@router.post(
+    "/principals/{name}/keys",
+    status_code=201,
+    summary="Register an Ed25519 public key to sign the versions one registers",
+)
+def register_key(context: Context, name: Name, body: SigningKeyCreate, actor: Self) -> SigningKey:
+    return signing_keys.register(context.db, actor, name, body.public_key)
+
+
+@router.get("/principals/{name}/keys", summary="A principal's signing keys")
+def list_keys(context: Context, name: Name, actor: Reader) -> list[SigningKey]:
+    return signing_keys.list_keys(context.db, name)
+
+
+@router.delete("/principals/{name}/keys/{key_id}", summary="Revoke a signing key")
+def revoke_key(context: Context, name: Name, key_id: KeyId, actor: Self) -> SigningKey:
+    return signing_keys.revoke(context.db, actor, name, key_id)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/signatures",
+    status_code=201,
+    summary="Submit the author's own signature of the version (checked, then evidence)",
+)
+def submit_signature(
+    context: Context, name: Name, version: VersionPath, body: SignatureSubmit, actor: Writer
+) -> Evidence:
+    return signing_keys.submit(context.db, context.gate, actor, name, version, body.statement)
