@@ -79,3 +79,4 @@ class NodeKind(StrEnum):
     DATASET_VERSION = "dataset"
     RUN = "run"
     MODEL_VERSION = "model"
+    EVIDENCE = "evidence"

@@ -13,7 +13,7 @@ Direction = Literal["upstream", "downstream", "both"]
 
 
 class LineageNode(Response):
-    id: str = Field(description="'model:NAME@V', 'dataset:NAME@V' or 'run:ID'")
+    id: str = Field(description="'model:NAME@V', 'dataset:NAME@V', 'run:ID' or 'evidence:ID'")
     kind: NodeKind
     label: str
     attributes: dict[str, Any] = Field(default_factory=dict)

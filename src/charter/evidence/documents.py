@@ -16,7 +16,7 @@ from charter.gates import promotions
 from charter.gates.engine import Gate
 from charter.policy.access import authorize
 from charter.policy.entities import version_resource
-from charter.registry import models
+from charter.registry import lineage, models
 from charter.registry.common import find_version
 from charter.store import tables as t
 from charter.store.engine import Database
@@ -75,7 +75,7 @@ def attach(
             submitter_roles=sorted(role.value for role in actor.roles),
         )
         session.add(row)
-        session.flush()
+        lineage.link_evidence(session, row)
         audit.append(
             session,
             actor,

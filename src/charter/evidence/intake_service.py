@@ -23,7 +23,7 @@ from charter.domain.evidence import (
 from charter.domain.identity import Actor
 from charter.domain.registry import DatasetVersion, DatasetVersionCreate
 from charter.evidence import contents, data_intake
-from charter.registry import datasets
+from charter.registry import datasets, lineage
 from charter.registry.common import find_dataset_version
 from charter.store import tables as t
 from charter.store.engine import Database
@@ -104,18 +104,18 @@ def derive(
     with db.transaction() as session:
         dv = find_dataset_version(session, dataset, created.version)
         details = {"source": label, **record}
-        session.add(
-            t.Evidence(
-                dataset_version_id=dv.id,
-                kind=ComputedKind.DATA_INTAKE.value,
-                title=f"intake of {label}",
-                source=EvidenceSource.COMPUTED.value,
-                details=details,
-                submitted_by="charter",
-                submitter_roles=[],
-                media_type="application/json",
-            )
+        row = t.Evidence(
+            dataset_version_id=dv.id,
+            kind=ComputedKind.DATA_INTAKE.value,
+            title=f"intake of {label}",
+            source=EvidenceSource.COMPUTED.value,
+            details=details,
+            submitted_by="charter",
+            submitter_roles=[],
+            media_type="application/json",
         )
+        session.add(row)
+        lineage.link_evidence(session, row)
         audit.append(
             session, actor, "evidence.data_intake", f"dataset:{dataset}@{created.version}", details
         )

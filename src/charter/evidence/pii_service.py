@@ -64,7 +64,7 @@ def scan(
             media_type="application/json",
         )
         session.add(row)
-        session.flush()
+        lineage.link_evidence(session, row)
         audit.append(
             session,
             actor,

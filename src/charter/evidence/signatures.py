@@ -17,6 +17,7 @@ from charter.domain.errors import NotFound
 from charter.domain.evidence import ComputedKind, EvidenceSource, SignatureReport
 from charter.domain.identity import Actor
 from charter.evidence import manifest_signing
+from charter.registry import lineage
 from charter.registry.common import find_version
 from charter.store import tables as t
 from charter.store.engine import Database
@@ -54,18 +55,18 @@ def sign_at_registration(
     statement = manifest_signing.sign(
         model, mv.version, mv.manifest_digest, list(mv.manifest), key, now.isoformat(), SERVER
     )
-    session.add(
-        t.Evidence(
-            version_id=mv.id,
-            kind=ComputedKind.SIGNATURE.value,
-            title=f"manifest signature ({statement['key_id']})",
-            source=EvidenceSource.COMPUTED.value,
-            details={"statement": statement},
-            submitted_by=SERVER,
-            submitter_roles=[],
-            media_type="application/json",
-        )
+    row = t.Evidence(
+        version_id=mv.id,
+        kind=ComputedKind.SIGNATURE.value,
+        title=f"manifest signature ({statement['key_id']})",
+        source=EvidenceSource.COMPUTED.value,
+        details={"statement": statement},
+        submitted_by=SERVER,
+        submitter_roles=[],
+        media_type="application/json",
     )
+    session.add(row)
+    lineage.link_evidence(session, row)
     audit.append(
         session,
         actor,

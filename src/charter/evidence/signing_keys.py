@@ -18,6 +18,7 @@ from charter.evidence.documents import to_schema
 from charter.gates import promotions
 from charter.gates.engine import Gate
 from charter.policy.access import authorize
+from charter.registry import lineage
 from charter.registry.common import find_version
 from charter.store import tables as t
 from charter.store.engine import Database
@@ -131,7 +132,7 @@ def submit(
             media_type="application/json",
         )
         session.add(row)
-        session.flush()
+        lineage.link_evidence(session, row)
         audit.append(
             session,
             actor,

@@ -55,7 +55,7 @@ def _record(
         submitter_roles=[],
     )
     session.add(row)
-    session.flush()
+    lineage.link_evidence(session, row)
     summary = {k: v for k, v in details.items() if k != "findings"}
     audit.append(
         session,

@@ -139,6 +139,20 @@ def _describe(session: Session, ids: set[str]) -> dict[str, LineageNode]:
                     "contains_pii": dv.contains_pii,
                 },
             )
+    if evidence_ids := by_kind.get(NodeKind.EVIDENCE.value):
+        rows = session.execute(select(t.Evidence).where(t.Evidence.id.in_(evidence_ids)))
+        for row in rows.scalars():
+            described[node(NodeKind.EVIDENCE, row.id)] = LineageNode(
+                id=f"evidence:{row.id}",
+                kind=NodeKind.EVIDENCE,
+                label=f"evidence {row.id} ({row.kind})",
+                attributes={
+                    "kind": row.kind,
+                    "source": row.source,
+                    "by": row.submitted_by,
+                    "sha256": row.sha256,
+                },
+            )
     if run_ids := by_kind.get(NodeKind.RUN.value):
         for run in session.execute(select(t.Run).where(t.Run.id.in_(run_ids))).scalars():
             label = f"run {run.id}" + (f" ({run.name})" if run.name else "")
@@ -175,3 +189,18 @@ def lineage(db: Database, ref: str, direction: Direction = "both", depth: int = 
             if s in described and d in described
         ],
     )
+
+
+ATTESTS = "attests"
+
+
+def link_evidence(session: Session, row: t.Evidence) -> None:
+    """Put a new evidence row in the graph, upstream of what it is about."""
+    session.flush()
+    if row.version_id is not None:
+        target = node(NodeKind.MODEL_VERSION, row.version_id)
+    elif row.dataset_version_id is not None:
+        target = node(NodeKind.DATASET_VERSION, row.dataset_version_id)
+    else:
+        return
+    add_edges(session, [(node(NodeKind.EVIDENCE, row.id), target, ATTESTS)])

@@ -84,5 +84,14 @@ def test_evidence_clears_the_gate_rule_by_rule(
         result = team[name].approve(opened.id)
     assert result.status == "executed"
     assert client.get_version("lender", v).stage == "production"
+    # Every piece of evidence is in the lineage graph, upstream of the version it attests.
+    graph = client.lineage(f"model:lender@{v}", "upstream", 1)
+    attested = {n.attributes["kind"] for n in graph.nodes if n.kind == "evidence"}
+    assert attested >= {
+        "signature", "ml_bom", "vulnerability_scan", "performance_evaluation",
+        "fairness_evaluation", "generated_model_card", "transparency_notice",
+        "validation_report",
+    }  # fmt: skip
+    assert {e.relation for e in graph.edges} >= {"attests", "trained_on"}
     for sdk in team.values():
         sdk.close()
