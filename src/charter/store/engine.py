@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -15,6 +16,9 @@ from charter.domain.errors import Conflict
 
 # SQLSTATE 23505 on PostgreSQL; SQLite names the constraint in its message.
 _UNIQUE_MARKERS = ("23505", "UNIQUE constraint failed", "duplicate key value")
+
+
+_BEGIN = {mode: f"BEGIN {mode}" for mode in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE")}
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -34,7 +38,20 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # Straight to the driver: every write pays for this, and SQLAlchemy's statement
+        # machinery costs more than SQLite's BEGIN itself.
+        conn.connection.driver_connection.execute(_BEGIN[mode])
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        # Instead of pool_pre_ping's SELECT 1, a round trip on every checkout: a server
+        # that restarted or closed the connection leaves its socket readable (a notice
+        # or EOF), which an idle healthy connection never is. The pool then retries with
+        # a fresh connection.
+        if dbapi_conn.closed or select.select([dbapi_conn.fileno()], [], [], 0)[0]:
+            raise sa_exc.DisconnectionError("the database closed this pooled connection")
 
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:
@@ -45,7 +62,9 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    _configure_postgresql(engine)
+    return engine
 
 
 def _is_unique_violation(exc: sa_exc.IntegrityError) -> bool:
@@ -61,7 +80,14 @@ class Database:
         self.engine = make_engine(url, pool_size)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._write = sessionmaker(self.engine, expire_on_commit=False)
-        self._read_engine = self.engine.execution_options(sqlite_begin="DEFERRED")
+        # PostgreSQL reads at READ COMMITTED see a new snapshot per statement, inside a
+        # transaction or not, so they run in autocommit and save its BEGIN and COMMIT
+        # round trips. SQLite reads keep a deferred transaction: that is their snapshot.
+        self._read_engine = (
+            self.engine.execution_options(sqlite_begin="DEFERRED")
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._read = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @contextmanager
@@ -84,13 +110,14 @@ class Database:
             ) from exc
 
     def rows(self) -> AbstractContextManager[Connection]:
-        """A read-only Core connection in one transaction: for hot paths that need rows,
-        not objects, and so skip the ORM's identity map and unit of work."""
+        """A read-only Core connection (one snapshot on SQLite): for hot paths that need
+        rows, not objects, and so skip the ORM's identity map and unit of work."""
         return self._read_engine.begin()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A read-only transaction (a consistent snapshot, never a write lock)."""
+        """A read-only session: one snapshot on SQLite, one per statement on PostgreSQL
+        (its READ COMMITTED default), never a write lock."""
         with self._read.begin() as session:
             yield session
 

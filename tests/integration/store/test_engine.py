@@ -1,0 +1,64 @@
+"""The database handle: read connections, PostgreSQL's lost connections, SQLite's BEGIN."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from sqlalchemy import text
+
+from charter.store.engine import Database
+
+
+def test_reads_see_committed_writes_and_never_hold_a_transaction_open(db: Database) -> None:
+    with db.transaction() as session:
+        session.execute(text("UPDATE audit_head SET origin = origin WHERE id = 1"))
+    with db.rows() as connection:
+        assert connection.execute(text("SELECT count(*) FROM audit_head")).scalar() == 1
+    with db.reading() as session:
+        assert session.execute(text("SELECT count(*) FROM audit_head")).scalar() == 1
+    if not db.is_sqlite:
+        with db.rows() as connection:
+            # Autocommit: a read on PostgreSQL opens no transaction to BEGIN and COMMIT.
+            assert connection.connection.driver_connection.autocommit  # type: ignore[union-attr]
+        with db.transaction() as session:
+            raw = session.connection().connection.driver_connection
+            assert not raw.autocommit  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_write_transaction_on_sqlite_takes_the_write_lock_at_begin(db: Database) -> None:
+    with db.transaction() as session:
+        raw = session.connection().connection.driver_connection
+        assert raw.in_transaction  # type: ignore[union-attr]
+        rival = sqlite3.connect(db.url.split("///", 1)[1], timeout=0, isolation_level=None)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            rival.execute("BEGIN IMMEDIATE")  # the lock is already held, before any write
+        rival.close()
+        other = Database(db.url, pool_size=1)
+        try:
+            with other.rows() as connection:  # a reader is never blocked by the writer
+                assert connection.execute(text("SELECT size FROM audit_head")).scalar() is not None
+        finally:
+            other.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_connection_the_server_closed_is_replaced_before_use(db: Database) -> None:
+    with db.rows() as connection:
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+    killer = Database(db.url, pool_size=1)
+    try:
+        with killer.transaction() as session:
+            # With a timeout it returns once the backend has exited and closed its socket.
+            ended = session.execute(text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid})
+            assert ended.scalar()
+    finally:
+        killer.dispose()
+    # The same pooled connection would fail its first statement; the checkout sees the
+    # closed socket and hands out a fresh one, for reads and for writes alike.
+    for _ in range(3):
+        with db.rows() as connection:
+            assert connection.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+        with db.transaction() as session:
+            assert session.execute(text("SELECT 1")).scalar() == 1
