@@ -30,6 +30,7 @@ from workload import (
     VersionPlan,
     model_name,
     model_risk_tier,
+    percentiles,
     plan_version,
     run_parallel,
     time_query,
@@ -50,7 +51,7 @@ from charter.domain.registry import (
     ModelVersionCreate,
     RunCreate,
 )
-from charter.registry import datasets, lineage, models, runs, versions
+from charter.registry import datasets, lineage, models, registration, runs, versions
 from charter.settings import Settings
 from charter.setup import init_home
 from charter.store.engine import Database
@@ -163,7 +164,7 @@ def register_inprocess(target: Target, plans: list[VersionPlan]) -> dict[str, An
         info = target.blobs.put_stream([plan.blob()])
         entry = ManifestEntry(path=BLOB_PATH, size=info.size, sha256=info.sha256)
         middle = time.perf_counter()
-        created = versions.create_version(
+        created = registration.create_version(
             target.db,
             target.blobs,
             target.actor,
@@ -227,6 +228,72 @@ def register_http(
         "per_s": round(len(plans) / elapsed, 1),
         "blob_upload_ms_mean": round(totals["upload"] * 1000 / len(plans), 3),
         "create_ms_mean": round(totals["create"] * 1000 / len(plans), 3),
+    }
+
+
+def register_http_batches(
+    target: Target, url: str, plans: list[VersionPlan], concurrency: int, batch_size: int
+) -> dict[str, Any]:
+    """The same registrations, `batch_size` versions per request (POST /versions/batch),
+    each version's 1 KB file inline: one request and one transaction per batch."""
+    batches = [plans[i : i + batch_size] for i in range(0, len(plans), batch_size)]
+    models = [{p.model for p in batch} for batch in batches]
+    if any(len(names) != len(batch) for names, batch in zip(models, batches, strict=True)):
+        raise RuntimeError("a batch holds two versions of one model; the parent order is unsafe")
+    bodies = []
+    for batch in batches:  # built before the clock starts, like the files of the single series
+        items, blobs = [], {}
+        for plan in batch:
+            data = plan.blob()
+            entry = ManifestEntry(
+                path=BLOB_PATH, size=len(data), sha256=hashlib.sha256(data).hexdigest()
+            )
+            blobs[entry.sha256] = data
+            items.append({"model": plan.model, **version_body(target, plan, entry)})
+        bodies.append((batch, items, blobs))
+    pending = iter(bodies)
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+
+    def loop() -> None:
+        with Client(url, target.token) as client:
+            while True:
+                with lock:
+                    job = None if errors else next(pending, None)
+                if job is None:
+                    return
+                batch, items, blobs = job
+                start = time.perf_counter()
+                try:
+                    created = client.create_versions(items, blobs)
+                except BaseException as exc:
+                    with lock:
+                        errors.append(exc)
+                    return
+                with lock:
+                    latencies.append((time.perf_counter() - start) * 1000)
+                if [v.version for v in created] != [p.version for p in batch]:
+                    with lock:
+                        errors.append(RuntimeError("batch numbered versions out of plan"))
+                    return
+
+    threads = [threading.Thread(target=loop) for _ in range(concurrency)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    if errors:
+        raise errors[0]
+    return {
+        "versions": len(plans),
+        "batch_size": batch_size,
+        "concurrency": concurrency,
+        "seconds": round(elapsed, 2),
+        "per_s": round(len(plans) / elapsed, 1),
+        "batch_ms": percentiles(latencies),
     }
 
 
@@ -385,6 +452,8 @@ def bench(
     workdir: Path,
     sizes: Sizes,
     http_versions: int,
+    batch_versions: int,
+    batch_size: int,
     concurrency: int,
     workers: int,
     samples: int,
@@ -394,8 +463,10 @@ def bench(
     workdir.mkdir(parents=True, exist_ok=True)
     target = prepare(label, workdir / "home", database_url)
     plans = [plan_version(i, sizes.models) for i in range(sizes.versions)]
-    local_plans = plans[: len(plans) - http_versions]
-    http_plans = plans[len(plans) - http_versions :]
+    remote = http_versions + batch_versions
+    local_plans = plans[: len(plans) - remote]
+    http_plans = plans[len(plans) - remote : len(plans) - batch_versions]
+    batch_plans = plans[len(plans) - batch_versions :]
     result: dict[str, Any] = {
         "system": "charter",
         "label": label,
@@ -410,7 +481,15 @@ def bench(
         with running_server(target, workers, workdir) as url:
             log(f"{label}: registering {len(http_plans)} versions over HTTP ({url})")
             registration = register_http(target, url, http_plans, concurrency, workdir)
-        result["http"] = {"registration": registration, "workers": workers}
+            batched = None
+            if batch_plans:
+                log(f"{label}: registering {len(batch_plans)} versions in batches of {batch_size}")
+                batched = register_http_batches(target, url, batch_plans, concurrency, batch_size)
+        result["http"] = {
+            "registration": registration,
+            "batch_registration": batched,
+            "workers": workers,
+        }
         # In-process queries run with no server up, so nothing else competes for the CPU.
         log(f"{label}: in-process queries")
         result["inprocess"]["queries"] = queries_inprocess(target, sizes, samples, warmup)

@@ -66,7 +66,7 @@ from charter.evidence import (
     supply_chain,
 )
 from charter.gates.engine import CedarGate
-from charter.registry import datasets, models, versions
+from charter.registry import datasets, models, registration
 from charter.registry.common import find_version
 from charter.store.engine import Database
 from charter.store.migrate import upgrade
@@ -183,7 +183,7 @@ def main() -> None:
             )  # fmt: skip
             steps: dict[str, float] = {}
             _, steps["register + sign"] = timed(
-                lambda n=name, b=body: versions.create_version(db, blobs, admin, n, b, key)
+                lambda n=name, b=body: registration.create_version(db, blobs, admin, n, b, key)
             )
             with db.reading() as session:
                 _, mv = find_version(session, name, 1)

@@ -51,7 +51,7 @@ from charter.policy.access import authorize
 from charter.policy.bundle import bundle_from_files, default_bundle
 from charter.policy.engine import PolicyEngine
 from charter.policy.entities import api_resource, model_resource
-from charter.registry import models, versions
+from charter.registry import models, registration
 from charter.settings import Settings
 from charter.store.engine import Database
 from charter.store.migrate import upgrade
@@ -273,7 +273,7 @@ def world(work: Path) -> Iterator[tuple[Database, LocalBlobStore, Actor]]:
                 name=name, risk_tier="high", business_unit="retail", approved_regions=["eu-west-1"]
             ),
         )
-        versions.create_version(
+        registration.create_version(
             db, blobs, admin, name, ModelVersionCreate(files=[entry], flavor="skops")
         )
     try:

@@ -55,6 +55,24 @@ def comparisons(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "ratio": _ratio(reg["per_s"], their_reg["per_s"] if their_reg else None),
                 }
             )
+            batched = ours.get("batch_registration")
+            if batched:
+                rows.append(
+                    {
+                        "backend": backend,
+                        "mode": mode_label,
+                        "what": f"registration in batches of {batched['batch_size']}, "
+                        f"versions/s (concurrency {batched['concurrency']})",
+                        "kind": "rate",
+                        "batch": True,
+                        "charter": batched["per_s"],
+                        "mlflow": their_reg["per_s"] if their_reg else None,
+                        "mlflow_backend": against,
+                        "ratio": _ratio(
+                            batched["per_s"], their_reg["per_s"] if their_reg else None
+                        ),
+                    }
+                )
             for query, label in QUERY_LABELS.items():
                 mine = ours["queries"][query]
                 other = theirs["queries"].get(query) if theirs else None
@@ -80,9 +98,10 @@ def target_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
         where = f"{row['backend']} {row['mode']}"
         if row["kind"] == "rate":
             if row["mode"] == "HTTP" and row["ratio"] is not None:
+                how = " (batches; MLflow one at a time)" if row.get("batch") else " (one at a time)"
                 checks.append(
                     {
-                        "target": f"{where}: API registration >= {TARGET_RATIO:g}x MLflow",
+                        "target": f"{where}: API registration{how} >= {TARGET_RATIO:g}x MLflow",
                         "met": row["ratio"] >= TARGET_RATIO,
                         "actual": f"{row['ratio']}x ({row['charter']} vs {row['mlflow']}/s)",
                     }

@@ -46,6 +46,14 @@ def parse_args() -> argparse.Namespace:
         help="how many of the versions are registered over HTTP (at most half); "
         "the rest are registered in-process first",
     )
+    parser.add_argument(
+        "--batch-versions",
+        type=int,
+        default=1_000,
+        help="Charter only: versions registered over HTTP in batches (POST /versions/batch), "
+        "taken from the in-process share",
+    )
+    parser.add_argument("--batch-size", type=int, default=100, help="versions per batch request")
     parser.add_argument("--concurrency", type=int, default=4, help="HTTP registration clients")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes (both)")
     parser.add_argument("--samples", type=int, default=200, help="timed calls per query")
@@ -67,6 +75,13 @@ def parse_args() -> argparse.Namespace:
     if args.http_versions < 1 or args.concurrency < 1 or args.workers < 1 or args.samples < 1:
         parser.error("--http-versions, --concurrency, --workers and --samples must be >= 1")
     args.http_versions = min(args.http_versions, args.versions // 2)
+    if not 1 <= args.batch_size <= 1_000:
+        parser.error("--batch-size must be between 1 and 1000")
+    # Batches run concurrently, so each model may appear in the batched share at most once
+    # (its parent, the version before, is then registered before any batch starts).
+    args.batch_versions = max(
+        0, min(args.batch_versions, args.models, args.versions // 2 - args.http_versions)
+    )
     return args
 
 
@@ -164,6 +179,8 @@ def main() -> None:
     common = {
         "sizes": sizes,
         "http_versions": args.http_versions,
+        "batch_versions": args.batch_versions,
+        "batch_size": args.batch_size,
         "concurrency": args.concurrency,
         "workers": args.workers,
         "samples": args.samples,

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
 
 from charter.domain.common import unstorable
@@ -45,11 +45,40 @@ def strict_json(body: bytes) -> Any:
     return document
 
 
+# The largest JSON body any route takes: a version batch with 64 MiB of files in base64.
+MAX_JSON_BODY = 96 << 20
+
+
 class StrictJsonRequest(Request):
+    async def body(self) -> bytes:
+        """The whole body, refused with 413 as soon as it grows past MAX_JSON_BODY, so an
+        oversized request never sits whole in memory. (Uploads stream instead.)"""
+        if not hasattr(self, "_body"):
+            declared = self.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_JSON_BODY:
+                raise _too_large(int(declared))
+            chunks, size = [], 0
+            async for chunk in self.stream():
+                size += len(chunk)
+                if size > MAX_JSON_BODY:
+                    raise _too_large(size)
+                chunks.append(chunk)
+            self._body = b"".join(chunks)
+        return self._body
+
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             self._json = strict_json(await self.body())
         return self._json
+
+
+def _too_large(size: int) -> HTTPException:
+    # FastAPI passes an HTTPException raised while parsing the body through unchanged.
+    return HTTPException(
+        413,
+        f"a JSON body of at least {size} bytes; the limit is {MAX_JSON_BODY} "
+        "(upload large files with PUT /api/v1/blobs/{sha256} and list them by digest)",
+    )
 
 
 class CharterRoute(APIRoute):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -84,41 +85,62 @@ def actor_record(actor: Actor) -> dict[str, Any]:
 def append(
     session: Session, actor: Actor, action: str, subject: str, change: dict[str, Any]
 ) -> int:
-    """Append one event in the caller's transaction and return its sequence number.
+    """Append one event in the caller's transaction and return its sequence number."""
+    return append_many(session, actor, [(action, subject, change)])[0]
+
+
+def append_many(
+    session: Session, actor: Actor, events: Sequence[tuple[str, str, dict[str, Any]]]
+) -> list[int]:
+    """Append `events` (action, subject, change) in order, in the caller's transaction,
+    and return their sequence numbers.
 
     Locking the head row makes concurrent writers queue up, so sequence numbers are
     gapless and follow commit order; on SQLite the write transaction already holds the
-    database's single write lock. The event and the new tree head commit together with
-    the caller's change, or not at all.
+    database's single write lock. The events and the new tree head commit together with
+    the caller's change, or not at all. Several events cost one read and one write of the
+    head: a batch of registrations appends all of its events at once.
     """
+    if not events:
+        return []
     connection = session.connection()
     sql = _SQL[connection.dialect.name]
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql.head)
         size, packed = cursor.fetchone()
-        seq, at = size + 1, utcnow()
-        entry = canonical(
-            {
-                "seq": seq,
-                "at": timestamp(at),
-                "action": action,
-                "subject": subject,
-                "actor": actor_record(actor),
-                "change": change,
-            }
-        )
-        leaf = merkle.leaf_hash(entry.encode())
-        frontier, completed = merkle.frontier_append(
-            merkle.unpack_frontier(bytes(packed), size), size, leaf
-        )
+        first = size + 1
+        frontier = merkle.unpack_frontier(bytes(packed), size)
+        at = utcnow()
+        stamp, who = timestamp(at), actor_record(actor)
         # SQLite keeps times as SQLAlchemy writes them: UTC text without an offset.
         stored_at: object = at.strftime(_SQLITE_TIME) if sql is _SQL["sqlite"] else at
-        cursor.execute(sql.insert, (seq, stored_at, actor.name, action, subject, entry, leaf))
-        cursor.execute(sql.advance, (seq, merkle.pack_frontier(frontier)))
-        for level, index, node in completed:
-            if level == TILE_LEVEL:
-                cursor.execute(sql.tile, (index, node))
+        rows: list[tuple[object, ...]] = []
+        tiles: list[tuple[int, bytes]] = []
+        for action, subject, change in events:
+            seq = size + 1
+            entry = canonical(
+                {
+                    "seq": seq,
+                    "at": stamp,
+                    "action": action,
+                    "subject": subject,
+                    "actor": who,
+                    "change": change,
+                }
+            )
+            leaf = merkle.leaf_hash(entry.encode())
+            frontier, completed = merkle.frontier_append(frontier, size, leaf)
+            size = seq
+            rows.append((seq, stored_at, actor.name, action, subject, entry, leaf))
+            tiles.extend((index, node) for level, index, node in completed if level == TILE_LEVEL)
+        if len(rows) == 1:
+            cursor.execute(sql.insert, rows[0])
+        else:
+            cursor.executemany(sql.insert, rows)
+        cursor.execute(sql.advance, (size, merkle.pack_frontier(frontier)))
+        for tile in tiles:
+            cursor.execute(sql.tile, tile)
     finally:
         cursor.close()
-    return int(seq)
+    return list(range(first, size + 1))

@@ -15,6 +15,7 @@ from charter.cli import (
     runs,
     tokens,
     users,
+    version_import,
     versions,
 )
 from charter.cli.output import errors_reported, print_json
@@ -35,6 +36,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(models.app, name="models")
+versions.app.command("import")(version_import.import_versions)
 app.add_typer(versions.app, name="versions")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(runs.app, name="runs")

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from charter.artifacts.manifest import build_manifest, iter_file_chunks, write_verified
 from charter.client.errors import raise_for_problem
 from charter.client.promotions import PromotionsApi
+from charter.client.version_batch import VersionBatchApi
 from charter.domain.artifacts import BlobInfo, ManifestEntry
 from charter.domain.audit import (
     AuditCheckpoint,
@@ -73,7 +74,7 @@ def _json(value: Any) -> Any:
     return value
 
 
-class Client(PromotionsApi):
+class Client(PromotionsApi, VersionBatchApi):
     """Charter's SDK. `Client(url, token)`; both default to CHARTER_URL and CHARTER_TOKEN."""
 
     def __init__(

@@ -4,15 +4,18 @@ key Charter trusts)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from charter.audit import log as audit
 from charter.audit.keys import load_public_key, parse_verifier_key, public_key_pem
+from charter.domain.enums import NodeKind
 from charter.domain.errors import NotFound
 from charter.domain.evidence import ComputedKind, EvidenceSource, SignatureReport
 from charter.domain.identity import Actor
@@ -42,39 +45,74 @@ def trusted_keys(session: Session) -> dict[str, Ed25519PublicKey]:
     return keys
 
 
-def sign_at_registration(
-    session: Session,
-    actor: Actor,
-    key: Ed25519PrivateKey,
-    model: str,
-    mv: t.ModelVersion,
-    now: datetime,
-) -> dict[str, Any]:
-    """Sign the new version's manifest with the server's key, as evidence, in the
-    registration's own transaction."""
-    statement = manifest_signing.sign(
-        model, mv.version, mv.manifest_digest, list(mv.manifest), key, now.isoformat(), SERVER
+@dataclass(frozen=True)
+class Registered:
+    """A version just inserted, as the registration signs it."""
+
+    model: str
+    version_id: int
+    version: int
+    manifest_digest: str
+    files: list[dict[str, Any]]
+
+
+def sign_registrations(
+    session: Session, actor: Actor, key: Ed25519PrivateKey, new: Sequence[Registered], now: datetime
+) -> None:
+    """Sign each new version's manifest with the server's key, as evidence with its
+    lineage edge and audit event, in the registration's own transaction."""
+    statements = [
+        manifest_signing.sign(
+            v.model, v.version, v.manifest_digest, v.files, key, now.isoformat(), SERVER
+        )
+        for v in new
+    ]
+    # Core statements: the ids come back without a flush of the whole unit of work.
+    table = cast(Table, t.Evidence.__table__)
+    ids = (
+        session.connection()
+        .execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "version_id": v.version_id,
+                    "kind": ComputedKind.SIGNATURE.value,
+                    "title": f"manifest signature ({statement['key_id']})",
+                    "source": EvidenceSource.COMPUTED.value,
+                    "details": {"statement": statement},
+                    "submitted_by": SERVER,
+                    "submitter_roles": [],
+                    "media_type": "application/json",
+                    "created_at": now,
+                }
+                for v, statement in zip(new, statements, strict=True)
+            ],
+        )
+        .scalars()
     )
-    row = t.Evidence(
-        version_id=mv.id,
-        kind=ComputedKind.SIGNATURE.value,
-        title=f"manifest signature ({statement['key_id']})",
-        source=EvidenceSource.COMPUTED.value,
-        details={"statement": statement},
-        submitted_by=SERVER,
-        submitter_roles=[],
-        media_type="application/json",
+    lineage.add_edges(
+        session,
+        [
+            (
+                lineage.node(NodeKind.EVIDENCE, evidence_id),
+                lineage.node(NodeKind.MODEL_VERSION, v.version_id),
+                lineage.ATTESTS,
+            )
+            for evidence_id, v in zip(ids, new, strict=True)
+        ],
     )
-    session.add(row)
-    lineage.link_evidence(session, row)
-    audit.append(
+    audit.append_many(
         session,
         actor,
-        "evidence.signature",
-        f"model:{model}@{mv.version}",
-        {"key_id": statement["key_id"], "manifest_digest": mv.manifest_digest},
+        [
+            (
+                "evidence.signature",
+                f"model:{v.model}@{v.version}",
+                {"key_id": statement["key_id"], "manifest_digest": v.manifest_digest},
+            )
+            for v, statement in zip(new, statements, strict=True)
+        ],
     )
-    return statement
 
 
 def latest(session: Session, version_id: int) -> dict[str, Any] | None:

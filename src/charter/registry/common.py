@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from charter.domain.common import DatasetVersionRef, ModelVersionRef
@@ -59,22 +59,51 @@ def find_dataset_version(session: Session, name: str, version: int) -> t.Dataset
     return row
 
 
+# Statements built once: these run inside every version registration.
+_DATASET_VERSION_ID = (
+    select(t.DatasetVersion.id)
+    .join(t.Dataset, t.Dataset.id == t.DatasetVersion.dataset_id)
+    .where(t.Dataset.name == bindparam("name"), t.DatasetVersion.version == bindparam("version"))
+)
+_MODEL_VERSION_ID = (
+    select(t.ModelVersion.id)
+    .join(t.Model, t.Model.id == t.ModelVersion.model_id)
+    .where(t.Model.name == bindparam("name"), t.ModelVersion.version == bindparam("version"))
+)
+_RUN = select(t.Run.id).where(t.Run.id == bindparam("id"))
+
+
 def resolve_dataset_refs(session: Session, refs: list[DatasetVersionRef], field: str) -> list[int]:
     """Every referenced dataset version must exist: lineage never points at nothing."""
     ids: list[int] = []
     for ref in refs:
-        try:
-            ids.append(find_dataset_version(session, ref.dataset, ref.version).id)
-        except NotFound as exc:
-            raise InvalidInput(f"{field}: {exc.message}; register it first") from exc
+        found = session.execute(
+            _DATASET_VERSION_ID, {"name": ref.dataset, "version": ref.version}
+        ).scalar()
+        if found is None:
+            try:  # the slower look-up names what is missing: the dataset or its version
+                find_dataset_version(session, ref.dataset, ref.version)
+            except NotFound as exc:
+                raise InvalidInput(f"{field}: {exc.message}; register it first") from exc
+            raise InvalidInput(f"{field}: {ref.dataset}@{ref.version} could not be resolved")
+        ids.append(found)
     return ids
 
 
-def resolve_model_ref(session: Session, ref: ModelVersionRef, field: str) -> t.ModelVersion:
-    try:
-        return find_version(session, ref.model, ref.version)[1]
-    except NotFound as exc:
-        raise InvalidInput(f"{field}: {exc.message}") from exc
+def resolve_model_ref(session: Session, ref: ModelVersionRef, field: str) -> int:
+    """The id of the referenced model version, which must exist."""
+    found = session.execute(_MODEL_VERSION_ID, {"name": ref.model, "version": ref.version}).scalar()
+    if found is None:
+        try:
+            find_version(session, ref.model, ref.version)
+        except NotFound as exc:
+            raise InvalidInput(f"{field}: {exc.message}") from exc
+        raise InvalidInput(f"{field}: {ref.model}@{ref.version} could not be resolved")
+    return int(found)
+
+
+def run_exists(session: Session, run_id: int) -> bool:
+    return session.execute(_RUN, {"id": run_id}).scalar() is not None
 
 
 def check_revision(kind: str, name: str, current: int, expected: int) -> None:

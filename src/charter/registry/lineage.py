@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from charter.domain.common import NAME_PATTERN
@@ -15,6 +16,7 @@ from charter.domain.lineage import Direction, LineageEdge, LineageGraph, Lineage
 from charter.registry.common import find_dataset_version, find_version
 from charter.store import tables as t
 from charter.store.engine import Database
+from charter.store.tables import utcnow
 
 MAX_DEPTH = 50
 MAX_ID = 2**62
@@ -28,13 +30,16 @@ def node(kind: NodeKind, internal_id: int) -> str:
 def add_edges(session: Session, edges: Iterable[tuple[str, str, str]]) -> None:
     """Record edges into a node created in this transaction, so none can exist yet.
 
-    A plain insert, not a merge: merge would SELECT each edge first. Duplicates in the
-    request (the same dataset listed twice) collapse to one edge.
+    A plain insert, not a merge: merge would SELECT each edge first; and one Core
+    executemany, not ORM objects, which nothing reads back in the transaction.
+    Duplicates in the request (the same dataset listed twice) collapse to one edge.
     """
-    session.add_all(
-        t.LineageEdge(source=source, target=target, relation=relation)
+    rows = [
+        {"source": source, "target": target, "relation": relation, "created_at": utcnow()}
         for source, target, relation in dict.fromkeys(edges)
-    )
+    ]
+    if rows:
+        session.connection().execute(insert(cast(Table, t.LineageEdge.__table__)), rows)
 
 
 _REF = re.compile(r"^(model|dataset):(" + NAME_PATTERN[1:-1] + r")@([1-9][0-9]{0,9})$")

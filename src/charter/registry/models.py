@@ -90,11 +90,17 @@ def refresh(session: Session, row: t.Model) -> Model:
     Every service that changes a model, its tags, its latest version or its aliases
     calls this, so reads can return the document with one query.
     """
+    return refresh_all(session, [row])[0]
+
+
+def refresh_all(session: Session, rows: Sequence[t.Model]) -> list[Model]:
+    """`refresh` for several models with one read of their tags, aliases and overrides."""
     session.flush()
-    model = to_schemas(session, [row])[0]
-    row.document = model.model_dump_json()
+    schemas = to_schemas(session, rows)
+    for row, model in zip(rows, schemas, strict=True):
+        row.document = model.model_dump_json()
     session.flush()
-    return model
+    return schemas
 
 
 def resource_of(row: t.Model) -> Resource:

@@ -6,44 +6,34 @@ import functools
 import json
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import TypeAdapter
 from sqlalchemy import Text, bindparam, cast, delete, select
 from sqlalchemy.orm import Session
 
-from charter.artifacts.blobstore import BlobStore
 from charter.audit import log as audit
-from charter.domain.artifacts import Manifest, ManifestEntry
 from charter.domain.common import (
-    DatasetVersionRef,
     Page,
     is_name,
 )
-from charter.domain.enums import Action, NodeKind, RiskTier, Stage
+from charter.domain.enums import RiskTier, Stage
 from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.identity import Actor
 from charter.domain.registry import (
     ModelVersion,
-    ModelVersionCreate,
     ModelVersionSummary,
     ModelVersionUpdate,
     StageTransition,
 )
-from charter.evidence import signatures
-from charter.policy.access import authorize
-from charter.registry import lineage, models, overrides
+from charter.registry import models, overrides
 from charter.registry.common import (
     check_revision,
     find_model,
     find_version,
-    resolve_dataset_refs,
-    resolve_model_ref,
 )
 from charter.store import tables as t
 from charter.store import tags as tagstore
 from charter.store.engine import Database
 from charter.store.pagination import check_limit, decode_cursor, encode_cursor
-from charter.store.tables import utcnow
 
 # Module-level, so pydantic's weakly cached generic class is built once, not per call.
 ModelVersionSummaryPage = Page[ModelVersionSummary]
@@ -107,7 +97,8 @@ def _refresh(session: Session, mv: t.ModelVersion, model_name: str) -> None:
     session.flush()
 
 
-def _document(version: ModelVersion) -> str:
+def document_json(version: ModelVersion) -> str:
+    """The immutable details stored with a version (all but the summary and environment)."""
     return version.model_dump_json(include=DOCUMENT_FIELDS)
 
 
@@ -121,136 +112,6 @@ def _assemble(summary: str, document: str, environment: str | None) -> ModelVers
 def _stored(mv: t.ModelVersion) -> ModelVersion:
     env = None if mv.environment is None else json.dumps(mv.environment)
     return _assemble(mv.summary, mv.document, env)
-
-
-def _check_blobs(blobs: BlobStore, files: list[ManifestEntry]) -> None:
-    for entry in files:
-        if not blobs.exists(entry.sha256):
-            raise InvalidInput(
-                f"file '{entry.path}': no uploaded blob with sha256 {entry.sha256}; "
-                "upload it with PUT /api/v1/blobs/{sha256} first"
-            )
-        size = blobs.size(entry.sha256)
-        if size != entry.size:
-            raise InvalidInput(
-                f"file '{entry.path}': size {entry.size} declared, but the uploaded blob "
-                f"{entry.sha256} has {size} bytes"
-            )
-
-
-def _distinct(refs: list[DatasetVersionRef]) -> list[DatasetVersionRef]:
-    return list({(r.dataset, r.version): r for r in refs}.values())
-
-
-def create_version(
-    db: Database,
-    blobs: BlobStore,
-    actor: Actor,
-    model: str,
-    body: ModelVersionCreate,
-    signer: Ed25519PrivateKey | None = None,
-) -> ModelVersion:
-    """Register the next version of `model`; with `signer` (the server's key) its manifest
-    is signed in the same transaction, as evidence."""
-    try:
-        manifest = Manifest(entries=body.files)
-    except ValueError as exc:
-        raise InvalidInput(f"files: {exc}") from exc
-    _check_blobs(blobs, body.files)
-    # Decided before the write transaction: a denial is audited in a transaction of its
-    # own, which must not wait behind this one's write lock.
-    with db.reading() as session:
-        owner = models.resource_of(find_model(session, model))
-    authorize(db, actor, Action.VERSION_WRITE, owner, subject=f"model:{model}")
-    with db.transaction() as session:
-        # Locking the model serialises version numbering per model. Models of the
-        # 'unacceptable' tier may still register versions, so the record exists;
-        # deployment gates refuse them later.
-        m = find_model(session, model, lock=True)
-        train_ids = resolve_dataset_refs(session, body.training_datasets, "training_datasets")
-        eval_ids = resolve_dataset_refs(session, body.evaluation_datasets, "evaluation_datasets")
-        parent = resolve_model_ref(session, body.parent, "parent") if body.parent else None
-        if body.run_id is not None and session.get(t.Run, body.run_id) is None:
-            raise InvalidInput(f"run_id: no run {body.run_id}; create the run first")
-        m.latest_version += 1
-        m.revision += 1
-        # Built from the request rather than read back: the same facts, fewer round
-        # trips on the hottest write path.
-        version = ModelVersion(
-            model=m.name,
-            version=m.latest_version,
-            stage=Stage.NONE,
-            flavor=body.flavor,
-            manifest_digest=manifest.digest,
-            author=actor.name,
-            run_id=body.run_id,
-            description=body.description,
-            tags=dict(body.tags),
-            aliases=[],
-            created_at=utcnow(),
-            revision=1,
-            framework=body.framework,
-            files=sorted(body.files, key=lambda e: e.path),
-            input_schema=body.input_schema,
-            output_schema=body.output_schema,
-            params=body.params,
-            metrics=body.metrics,
-            code=body.code,
-            environment=body.environment,
-            training_datasets=_distinct(body.training_datasets),
-            evaluation_datasets=_distinct(body.evaluation_datasets),
-            parent=body.parent,
-        )
-        mv = t.ModelVersion(
-            model_id=m.id,
-            version=version.version,
-            stage=Stage.NONE.value,
-            flavor=body.flavor,
-            framework=body.framework,
-            description=body.description,
-            manifest=[e.model_dump() for e in version.files],
-            manifest_digest=manifest.digest,
-            input_schema=[c.model_dump() for c in body.input_schema],
-            output_schema=[c.model_dump() for c in body.output_schema],
-            params=body.params,
-            metrics=body.metrics,
-            code=body.code.model_dump() if body.code else None,
-            environment=body.environment.model_dump() if body.environment else None,
-            parent_id=parent.id if parent else None,
-            run_id=body.run_id,
-            author=actor.name,
-            created_at=version.created_at,
-            revision=1,
-            summary=version.model_dump_json(include=SUMMARY_FIELDS),
-            document=_document(version),
-        )
-        session.add(mv)
-        session.flush()
-        tagstore.add(session, KIND, mv.id, body.tags)
-        target = lineage.node(NodeKind.MODEL_VERSION, mv.id)
-        edges = [(lineage.node(NodeKind.DATASET_VERSION, i), target, TRAINED_ON) for i in train_ids]
-        edges += [
-            (lineage.node(NodeKind.DATASET_VERSION, i), target, EVALUATED_ON) for i in eval_ids
-        ]
-        if parent is not None:
-            edges.append((lineage.node(NodeKind.MODEL_VERSION, parent.id), target, PARENT))
-        if body.run_id is not None:
-            edges.append((lineage.node(NodeKind.RUN, body.run_id), target, PRODUCED))
-        lineage.add_edges(session, edges)
-        models.refresh(session, m)  # its latest version and revision changed
-        audit.append(
-            session,
-            actor,
-            "version.create",
-            f"model:{m.name}@{mv.version}",
-            {
-                "after": version.model_dump(mode="json", exclude={"environment"}),
-                "environment_packages": len(body.environment.packages) if body.environment else 0,
-            },
-        )
-        if signer is not None:
-            signatures.sign_at_registration(session, actor, signer, m.name, mv, version.created_at)
-        return version
 
 
 def get_version(db: Database, model: str, version: int) -> ModelVersion:

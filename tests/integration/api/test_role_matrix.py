@@ -98,6 +98,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/tokens"): EVERYONE,
     ("DELETE", "/tokens/{token_id}"): EVERYONE,
     ("GET", "/versions"): READERS,
+    ("POST", "/versions/batch"): {A, DS},
     ("POST", "/models/{name}/versions/{version}/evidence/compute"): {A, DS, ML, V},
     ("GET", "/models/{name}/versions/{version}/bom"): READERS,
     ("POST", "/advisories"): {A},

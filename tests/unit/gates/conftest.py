@@ -25,7 +25,7 @@ from charter.domain.registry import (
 from charter.evidence import documents
 from charter.gates.engine import CedarGate
 from charter.policy import store
-from charter.registry import datasets, models, versions
+from charter.registry import datasets, models, registration
 from charter.store import tables as t
 from charter.store.engine import Database
 from tests.conftest import Admin
@@ -123,7 +123,7 @@ def world(db: Database, blobs: LocalBlobStore, admin: Admin, files: FileMaker) -
             metrics={"auc": 0.81},
             training_datasets=[{"dataset": "applicants", "version": dataset_version}],
         )
-        return versions.create_version(db, blobs, people[author], model, body, key).version
+        return registration.create_version(db, blobs, people[author], model, body, key).version
 
     make_version()
     # These tests are about approvals; evidence Charter computes has its own tests.

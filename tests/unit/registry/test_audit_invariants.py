@@ -28,7 +28,7 @@ from charter.domain.registry import (
 from charter.evidence import documents
 from charter.gates import promotions
 from charter.gates.engine import CedarGate
-from charter.registry import datasets, models, runs, versions
+from charter.registry import datasets, models, registration, runs, versions
 from charter.store.engine import Database
 from tests.conftest import Admin
 from tests.unit.registry.conftest import audit_events
@@ -55,7 +55,11 @@ def test_every_change_appends_exactly_one_event(
             s,
             lambda: models.update_model(db, s, "m", 1, ModelUpdate(description="x")),
         ),
-        ("version.create", s, lambda: versions.create_version(db, blobs, s, "m", version_body())),
+        (
+            "version.create",
+            s,
+            lambda: registration.create_version(db, blobs, s, "m", version_body()),
+        ),
         (
             "version.update",
             s,
@@ -142,7 +146,7 @@ def test_failures_append_nothing(
 ) -> None:
     a = admin.actor
     models.create_model(db, a, ModelCreate(name="m", risk_tier=RiskTier.HIGH))
-    versions.create_version(db, blobs, a, "m", version_body())
+    registration.create_version(db, blobs, a, "m", version_body())
     datasets.create_dataset(db, a, DatasetCreate(name="d"))
     failing: list[Callable[[], object]] = [
         lambda: models.create_model(db, a, ModelCreate(name="m", risk_tier=RiskTier.HIGH)),

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from charter.artifacts.blobstore import LocalBlobStore
 from charter.domain.enums import RiskTier
 from charter.domain.registry import ModelCreate, ModelVersionCreate
-from charter.registry import models, versions
+from charter.registry import models, registration, versions
 from charter.store.engine import Database
 from tests.conftest import Admin
 from tests.unit.registry.conftest import audit_events
@@ -31,7 +31,9 @@ def test_parallel_versions_of_one_model(
     def register(i: int) -> None:
         start.wait()
         try:
-            got.append(versions.create_version(db, blobs, admin.actor, "hot", bodies[i]).version)
+            got.append(
+                registration.create_version(db, blobs, admin.actor, "hot", bodies[i]).version
+            )
         except BaseException as exc:
             errors.append(exc)
 

@@ -17,7 +17,7 @@ from charter.domain.registry import (
     ModelVersionCreate,
     RunCreate,
 )
-from charter.registry import datasets, models, runs, versions
+from charter.registry import datasets, models, registration, runs
 from charter.registry.lineage import lineage
 from charter.store.engine import Database
 from tests.conftest import Admin
@@ -59,8 +59,8 @@ def test_parent_run_and_dataset_links(
         RunCreate(name="train", inputs=[DatasetVersionRef(dataset="loans", version=1)]),
     )
     models.create_model(db, admin.actor, ModelCreate(name="credit", risk_tier=RiskTier.HIGH))
-    versions.create_version(db, blobs, admin.actor, "credit", version_body())
-    versions.create_version(
+    registration.create_version(db, blobs, admin.actor, "credit", version_body())
+    registration.create_version(
         db,
         blobs,
         admin.actor,
@@ -104,9 +104,9 @@ def test_depth_limits_a_chain_of_parents(
     db: Database, blobs: LocalBlobStore, admin: Admin, version_body: Body
 ) -> None:
     models.create_model(db, admin.actor, ModelCreate(name="chain", risk_tier=RiskTier.MINIMAL))
-    versions.create_version(db, blobs, admin.actor, "chain", version_body())
+    registration.create_version(db, blobs, admin.actor, "chain", version_body())
     for v in range(1, 8):
-        versions.create_version(
+        registration.create_version(
             db,
             blobs,
             admin.actor,

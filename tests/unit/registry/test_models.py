@@ -12,7 +12,7 @@ from charter.domain.enums import RiskTier, Role, Stage
 from charter.domain.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from charter.domain.identity import PrincipalCreate
 from charter.domain.registry import ModelCreate, ModelUpdate, ModelVersionCreate
-from charter.registry import models, versions
+from charter.registry import models, registration
 from charter.store.engine import Database
 from tests.conftest import Admin
 from tests.support.stages import put_in_stage
@@ -109,7 +109,7 @@ def test_list_filters_and_pages(
                 tags=tags,
             ),
         )
-    versions.create_version(db, blobs, admin.actor, "beta", version_body())
+    registration.create_version(db, blobs, admin.actor, "beta", version_body())
     put_in_stage(db, "beta", 1, Stage.STAGING)
 
     def names(**filters: object) -> list[str]:

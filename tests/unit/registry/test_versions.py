@@ -19,7 +19,7 @@ from charter.domain.registry import (
     ModelVersionSummary,
     ModelVersionUpdate,
 )
-from charter.registry import datasets, models, versions
+from charter.registry import datasets, models, registration, versions
 from charter.store.engine import Database
 from charter.store.migrate import downgrade, upgrade
 from tests.conftest import Admin
@@ -40,7 +40,7 @@ def test_create_with_real_blobs(
     db: Database, blobs: LocalBlobStore, admin: Admin, credit: str, files: FileMaker
 ) -> None:
     entries = files(**{"model.skops": b"m" * 100, "meta/config.json": b"{}"})
-    created = versions.create_version(
+    created = registration.create_version(
         db,
         blobs,
         admin.actor,
@@ -65,17 +65,17 @@ def test_missing_blob_or_wrong_size_writes_nothing(
     before = audit_size(db)
     missing = ManifestEntry(path="model.bin", size=3, sha256="b" * 64)
     with pytest.raises(InvalidInput, match="no uploaded blob"):
-        versions.create_version(
+        registration.create_version(
             db, blobs, admin.actor, credit, ModelVersionCreate(files=[missing], flavor="skops")
         )
     wrong = ManifestEntry(path="model.bin", size=real.size + 1, sha256=real.sha256)
     with pytest.raises(InvalidInput, match="size"):
-        versions.create_version(
+        registration.create_version(
             db, blobs, admin.actor, credit, ModelVersionCreate(files=[wrong], flavor="skops")
         )
     dup = ModelVersionCreate(files=[real, real], flavor="skops")
     with pytest.raises(InvalidInput, match="duplicate"):
-        versions.create_version(db, blobs, admin.actor, credit, dup)
+        registration.create_version(db, blobs, admin.actor, credit, dup)
     assert models.get_model(db, credit).latest_version is None
     assert audit_size(db) == before
     assert versions.list_versions(db).items == []
@@ -92,9 +92,9 @@ def test_bad_references_write_nothing(
     ]
     for body in bad:
         with pytest.raises(InvalidInput):
-            versions.create_version(db, blobs, admin.actor, credit, body)
+            registration.create_version(db, blobs, admin.actor, credit, body)
     with pytest.raises(NotFound):
-        versions.create_version(db, blobs, admin.actor, "ghost-model", version_body())
+        registration.create_version(db, blobs, admin.actor, "ghost-model", version_body())
     assert models.get_model(db, credit).latest_version is None
     assert audit_size(db) == before
 
@@ -104,7 +104,7 @@ def test_numbering_is_per_model(
 ) -> None:
     models.create_model(db, admin.actor, ModelCreate(name="churn", risk_tier=RiskTier.MINIMAL))
     got = [
-        (name, versions.create_version(db, blobs, admin.actor, name, version_body()).version)
+        (name, registration.create_version(db, blobs, admin.actor, name, version_body()).version)
         for name in ["credit", "churn", "credit", "credit", "churn"]
     ]
     assert got == [("credit", 1), ("churn", 1), ("credit", 2), ("credit", 3), ("churn", 2)]
@@ -120,8 +120,8 @@ def test_links_are_recorded(
     datasets.create_dataset_version(
         db, admin.actor, "loans", DatasetVersionCreate(uri="s3://b", digest=DIGEST)
     )
-    versions.create_version(db, blobs, admin.actor, credit, version_body())
-    v2 = versions.create_version(
+    registration.create_version(db, blobs, admin.actor, credit, version_body())
+    v2 = registration.create_version(
         db,
         blobs,
         admin.actor,
@@ -140,7 +140,7 @@ def test_links_are_recorded(
 def test_update_stage_history_and_concurrency(
     db: Database, blobs: LocalBlobStore, admin: Admin, credit: str, version_body: Body
 ) -> None:
-    versions.create_version(db, blobs, admin.actor, credit, version_body(tags={"a": "1"}))
+    registration.create_version(db, blobs, admin.actor, credit, version_body(tags={"a": "1"}))
     updated = versions.update_version(
         db, admin.actor, credit, 1, 1, ModelVersionUpdate(description="d", tags={"b": "2"})
     )
@@ -167,7 +167,7 @@ def test_aliases(
     db: Database, blobs: LocalBlobStore, admin: Admin, credit: str, version_body: Body
 ) -> None:
     for _ in range(2):
-        versions.create_version(db, blobs, admin.actor, credit, version_body())
+        registration.create_version(db, blobs, admin.actor, credit, version_body())
     assert versions.set_alias(db, admin.actor, credit, "champion", 1).aliases == ["champion"]
     assert versions.get_by_alias(db, credit, "champion").version == 1
     moved = versions.set_alias(db, admin.actor, credit, "champion", 2)
@@ -203,7 +203,7 @@ def test_search_filters_and_pages(
         ("churn", {"bu": "retail", "risk": "high"}),
     ]
     for name, tags in plan:
-        versions.create_version(db, blobs, admin.actor, name, version_body(tags=tags))
+        registration.create_version(db, blobs, admin.actor, name, version_body(tags=tags))
     put_in_stage(db, "churn", 2, Stage.STAGING)
 
     def found(**filters: object) -> list[str]:
@@ -255,8 +255,8 @@ def test_stored_documents_match_the_tables_after_every_change(
         datasets.create_dataset_version(
             db, admin.actor, "loans", DatasetVersionCreate(uri=uri, digest=DIGEST)
         )
-    versions.create_version(db, blobs, admin.actor, credit, version_body(tags={"a": "1"}))
-    versions.create_version(
+    registration.create_version(db, blobs, admin.actor, credit, version_body(tags={"a": "1"}))
+    registration.create_version(
         db,
         blobs,
         admin.actor,

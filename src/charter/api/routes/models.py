@@ -24,7 +24,8 @@ from charter.domain.registry import (
     ModelVersionUpdate,
     StageTransition,
 )
-from charter.registry import models, versions
+from charter.domain.version_batch import VersionBatch, VersionBatchResult
+from charter.registry import models, registration, version_batch, versions
 
 router = APIRouter(tags=["models"], route_class=CharterRoute)
 Reader = Annotated[Actor, Depends(require(Action.REGISTRY_READ))]
@@ -106,7 +107,23 @@ def create_version(
     actor: Annotated[Actor, Depends(require(Action.VERSION_WRITE))],
 ) -> Response:
     key = context.signer.key if context.signer is not None else None
-    created = versions.create_version(context.db, context.blobs, actor, name, body, key)
+    created = registration.create_version(context.db, context.blobs, actor, name, body, key)
+    return json_response(created, status_code=201)
+
+
+@router.post(
+    "/versions/batch",
+    status_code=201,
+    summary="Register many versions at once, with their small files inline (all or none)",
+    response_model=VersionBatchResult,
+)
+def register_versions(
+    context: Context,
+    body: VersionBatch,
+    actor: Annotated[Actor, Depends(require(Action.VERSION_WRITE))],
+) -> Response:
+    key = context.signer.key if context.signer is not None else None
+    created = version_batch.register_versions(context.db, context.blobs, actor, body, key)
     return json_response(created, status_code=201)
 
 

@@ -1,0 +1,105 @@
+"""The SDK's batch registration: many versions in one request (mixed into Client)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
+
+from charter.artifacts.manifest import build_manifest
+from charter.domain.artifacts import ManifestEntry
+from charter.domain.registry import ModelVersionSummary
+from charter.domain.version_batch import (
+    INLINE_FILE_MAX,
+    INLINE_TOTAL_MAX,
+    MAX_BATCH_VERSIONS,
+    VersionBatchResult,
+)
+
+if TYPE_CHECKING:
+    from charter.domain.artifacts import BlobInfo
+
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class VersionToRegister:
+    """One version of a batch: a model, a file or directory, and create_version's fields."""
+
+    model: str
+    path: Path | str
+    flavor: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class VersionBatchApi:
+    """Registering many versions at once, all or none."""
+
+    if TYPE_CHECKING:
+
+        def _one(self, kind: type[T], method: str, path: str, **kwargs: Any) -> T: ...
+        def upload_file(
+            self,
+            path: Path,
+            entry: ManifestEntry,
+            progress: Callable[[int], None] | None = None,
+        ) -> BlobInfo: ...
+
+    def create_versions(
+        self, versions: Sequence[Mapping[str, Any]], blobs: Mapping[str, bytes] | None = None
+    ) -> list[ModelVersionSummary]:
+        """Register up to 1,000 versions in one request and one transaction, or none.
+
+        Each item is `model`, `files` (manifest entries), `flavor` and any other field of
+        `create_version`; a version may name an earlier one of the batch as its parent.
+        `blobs` carries the bytes of small files by SHA-256 (at most 1 MiB each, 64 MiB in
+        all); every other file must have been uploaded before.
+        """
+        body = {
+            "versions": [{k: v for k, v in item.items() if v is not None} for item in versions],
+            "blobs": {
+                digest: base64.b64encode(data).decode() for digest, data in (blobs or {}).items()
+            },
+        }
+        return self._one(VersionBatchResult, "POST", "/versions/batch", json=body).items
+
+    def register_versions(self, versions: Sequence[VersionToRegister]) -> list[ModelVersionSummary]:
+        """Hash each version's files and register them all: small files travel inside the
+        batch requests, larger ones are streamed up first. Batches are cut at 1,000
+        versions or 64 MiB of inline bytes; each batch is all or nothing."""
+        registered: list[ModelVersionSummary] = []
+        items: list[dict[str, Any]] = []
+        inline: dict[str, bytes] = {}
+        for version in versions:
+            manifest, sources = build_manifest(Path(version.path))
+            entries = manifest.sorted_entries()
+            small = {e.sha256: sources[e.path] for e in entries if e.size <= INLINE_FILE_MAX}
+            added = sum(e.size for e in entries if e.sha256 in small and e.sha256 not in inline)
+            if added > INLINE_TOTAL_MAX:  # too much for any batch: stream them all up
+                small, added = {}, 0
+            if items and (
+                len(items) == MAX_BATCH_VERSIONS
+                or sum(map(len, inline.values())) + added > INLINE_TOTAL_MAX
+            ):
+                registered += self.create_versions(items, inline)
+                items, inline = [], {}
+            for entry in entries:
+                if entry.sha256 in small:
+                    inline.setdefault(entry.sha256, small[entry.sha256].read_bytes())
+                else:
+                    self.upload_file(sources[entry.path], entry)
+            items.append(
+                {
+                    **version.fields,
+                    "model": version.model,
+                    "files": entries,
+                    "flavor": version.flavor,
+                }
+            )
+        if items:
+            registered += self.create_versions(items, inline)
+        return registered
