@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.orm import Session
@@ -289,11 +290,13 @@ def insert_versions(
                 "version.create",
                 f"model:{v.model}@{v.version}",
                 {
-                    "after": v.model_dump(mode="json", exclude={"environment"}),
+                    # The two stored documents together are the version without its
+                    # environment; parsing them costs a tenth of dumping it again.
+                    "after": orjson.loads(row["summary"]) | orjson.loads(row["document"]),
                     "environment_packages": len(v.environment.packages) if v.environment else 0,
                 },
             )
-            for v in versions
+            for v, row in zip(versions, rows, strict=True)
         ],
     )
     if signer is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import socket
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,10 @@ def test_a_batch_records_each_version_as_one_registration_would(
     assert actions.count("evidence.signature") == 3
     # Three inline files in the batch; the big one came through its own upload.
     assert actions.count("blob.upload") == 4
+    created_event = next(e for e in new if e.subject == "model:a@2")
+    assert created_event.entry is not None
+    after = json.loads(created_event.entry)["change"]["after"]
+    assert after == second.model_dump(mode="json", exclude={"environment"})
     assert {e.subject for e in new if e.action == "version.create"} == {
         "model:a@1",
         "model:a@2",
