@@ -33,6 +33,7 @@ from workload import (
     percentiles,
     plan_version,
     run_parallel,
+    run_threads,
     time_query,
 )
 
@@ -256,7 +257,7 @@ def register_http_batches(
     latencies: list[float] = []
     errors: list[BaseException] = []
 
-    def loop() -> None:
+    def loop(_: int) -> None:
         with Client(url, target.token) as client:
             while True:
                 with lock:
@@ -278,13 +279,7 @@ def register_http_batches(
                         errors.append(RuntimeError("batch numbered versions out of plan"))
                     return
 
-    threads = [threading.Thread(target=loop) for _ in range(concurrency)]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
+    elapsed = run_threads(loop, concurrency)
     if errors:
         raise errors[0]
     return {

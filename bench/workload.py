@@ -194,13 +194,18 @@ def run_parallel(
                 done.add((item.model, item.version))
                 condition.notify_all()
 
+    elapsed = run_threads(loop, n)
+    if errors:
+        raise errors[0]
+    return elapsed
+
+
+def run_threads(loop: Callable[[int], None], n: int) -> float:
+    """Run `loop(0)` .. `loop(n - 1)` in threads at once; the wall time until all end."""
     threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(n)]
     start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - start
-    if errors:
-        raise errors[0]
-    return elapsed
+    return time.perf_counter() - start

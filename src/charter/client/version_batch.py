@@ -17,6 +17,7 @@ from charter.domain.version_batch import (
     INLINE_FILE_MAX,
     INLINE_TOTAL_MAX,
     MAX_BATCH_VERSIONS,
+    MAX_INLINE_BLOBS,
     VersionBatchResult,
 )
 
@@ -70,28 +71,34 @@ class VersionBatchApi:
     def register_versions(self, versions: Sequence[VersionToRegister]) -> list[ModelVersionSummary]:
         """Hash each version's files and register them all: small files travel inside the
         batch requests, larger ones are streamed up first. Batches are cut at 1,000
-        versions or 64 MiB of inline bytes; each batch is all or nothing."""
+        versions, 10,000 inline files or 64 MiB of inline bytes; each batch is all or
+        nothing, and the batches already sent stay registered if a later one fails."""
         registered: list[ModelVersionSummary] = []
         items: list[dict[str, Any]] = []
         inline: dict[str, bytes] = {}
+        inline_bytes = 0
         for version in versions:
             manifest, sources = build_manifest(Path(version.path))
             entries = manifest.sorted_entries()
-            small = {e.sha256: sources[e.path] for e in entries if e.size <= INLINE_FILE_MAX}
-            added = sum(e.size for e in entries if e.sha256 in small and e.sha256 not in inline)
-            if added > INLINE_TOTAL_MAX:  # too much for any batch: stream them all up
-                small, added = {}, 0
+            small = {e.sha256: e for e in entries if e.size <= INLINE_FILE_MAX}
+            if sum(e.size for e in small.values()) > INLINE_TOTAL_MAX or len(small) > (
+                MAX_INLINE_BLOBS
+            ):
+                small = {}  # more than any batch carries: stream them all up
+            new = [e for digest, e in small.items() if digest not in inline]
             if items and (
                 len(items) == MAX_BATCH_VERSIONS
-                or sum(map(len, inline.values())) + added > INLINE_TOTAL_MAX
+                or inline_bytes + sum(e.size for e in new) > INLINE_TOTAL_MAX
+                or len(inline) + len(new) > MAX_INLINE_BLOBS
             ):
                 registered += self.create_versions(items, inline)
-                items, inline = [], {}
+                items, inline, inline_bytes = [], {}, 0
             for entry in entries:
-                if entry.sha256 in small:
-                    inline.setdefault(entry.sha256, small[entry.sha256].read_bytes())
-                else:
+                if entry.sha256 not in small:
                     self.upload_file(sources[entry.path], entry)
+                elif entry.sha256 not in inline:
+                    inline[entry.sha256] = sources[entry.path].read_bytes()
+                    inline_bytes += entry.size
             items.append(
                 {
                     **version.fields,

@@ -16,6 +16,7 @@ from charter.domain.registry import ModelVersionCreate, ModelVersionSummary
 MAX_BATCH_VERSIONS = 1_000
 INLINE_FILE_MAX = 1 << 20  # a larger file streams through PUT /api/v1/blobs/{sha256}
 INLINE_TOTAL_MAX = 64 << 20  # decoded bytes of every inline file of one batch
+MAX_INLINE_BLOBS = 10 * MAX_BATCH_VERSIONS
 
 Base64 = Annotated[str, Field(max_length=4 * (INLINE_FILE_MAX // 3 + 1))]
 
@@ -30,7 +31,7 @@ class VersionBatch(Request):
     versions: list[VersionBatchItem] = Field(min_length=1, max_length=MAX_BATCH_VERSIONS)
     blobs: dict[Sha256Hex, Base64] = Field(
         default_factory=dict,
-        max_length=10 * MAX_BATCH_VERSIONS,
+        max_length=MAX_INLINE_BLOBS,
         description="the bytes of small files (base64, at most 1 MiB each), by SHA-256; "
         "any file not given here must have been uploaded before",
     )

@@ -112,24 +112,18 @@ class _Refs:
 
     def __init__(self, session: Session, new: Sequence[NewVersion]) -> None:
         self.session = session
-        datasets = {(r.dataset, r.version) for n in new for r in _refs(n.body)}
-        self.datasets: dict[tuple[str, int], int] = {}
-        if datasets:
-            found = session.execute(
-                select(t.Dataset.name, t.DatasetVersion.version, t.DatasetVersion.id)
-                .join(t.Dataset, t.Dataset.id == t.DatasetVersion.dataset_id)
-                .where(tuple_(t.Dataset.name, t.DatasetVersion.version).in_(sorted(datasets)))
-            )
-            self.datasets = {(name, version): id_ for name, version, id_ in found}
-        parents = {(n.body.parent.model, n.body.parent.version) for n in new if n.body.parent}
-        self.parents: dict[tuple[str, int], int] = {}
-        if parents:
-            found = session.execute(
-                select(t.Model.name, t.ModelVersion.version, t.ModelVersion.id)
-                .join(t.Model, t.Model.id == t.ModelVersion.model_id)
-                .where(tuple_(t.Model.name, t.ModelVersion.version).in_(sorted(parents)))
-            )
-            self.parents = {(name, version): id_ for name, version, id_ in found}
+        self.datasets = _ids_by_name_and_number(
+            session,
+            (t.Dataset.name, t.DatasetVersion.version, t.DatasetVersion.id),
+            (t.Dataset, t.Dataset.id == t.DatasetVersion.dataset_id),
+            {(r.dataset, r.version) for n in new for r in _refs(n.body)},
+        )
+        self.parents = _ids_by_name_and_number(
+            session,
+            (t.Model.name, t.ModelVersion.version, t.ModelVersion.id),
+            (t.Model, t.Model.id == t.ModelVersion.model_id),
+            {(n.body.parent.model, n.body.parent.version) for n in new if n.body.parent},
+        )
         runs = {n.body.run_id for n in new if n.body.run_id is not None}
         self.runs = set(
             session.execute(select(t.Run.id).where(t.Run.id.in_(sorted(runs)))).scalars()
@@ -149,6 +143,19 @@ class _Refs:
             return self.parents[(ref.model, ref.version)]
         resolve_model_ref(self.session, ref, "parent")  # raises the error that says why
         raise InvalidInput(f"parent: {ref.model}@{ref.version} could not be resolved")
+
+
+def _ids_by_name_and_number(
+    session: Session, columns: tuple[Any, Any, Any], join: tuple[Any, Any], wanted: set[Any]
+) -> dict[tuple[str, int], int]:
+    """(name, number) -> id for every wanted pair that exists, in one query."""
+    if not wanted:
+        return {}
+    name, number, row_id = columns
+    found = session.execute(
+        select(name, number, row_id).join(*join).where(tuple_(name, number).in_(sorted(wanted)))
+    )
+    return {(n, v): i for n, v, i in found}
 
 
 def _refs(body: ModelVersionCreate) -> list[DatasetVersionRef]:

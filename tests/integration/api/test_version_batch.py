@@ -219,3 +219,28 @@ def http(server: str, admin: Admin) -> httpx.Client:
     return httpx.Client(
         base_url=server + API, headers={"Authorization": f"Bearer {admin.token}"}, timeout=60
     )
+
+
+def test_the_sdk_cuts_batches_at_the_limits_and_streams_what_does_not_fit(
+    client: Client, catalog: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import charter.client.version_batch as sdk
+
+    monkeypatch.setattr(sdk, "MAX_BATCH_VERSIONS", 2)
+    monkeypatch.setattr(sdk, "INLINE_TOTAL_MAX", 10)  # bytes: two 4-byte files per batch
+    sent: list[tuple[int, int]] = []
+    send = Client.create_versions
+
+    def counting(self: Client, versions: Any, blobs: Any = None) -> Any:
+        sent.append((len(versions), len(blobs or {})))
+        return send(self, versions, blobs)
+
+    monkeypatch.setattr(Client, "create_versions", counting)
+    paths = [_file(tmp_path, f"m{i}.bin", b"w%03d" % i) for i in range(5)]
+    paths.append(_file(tmp_path, "wide.bin", b"x" * 11))  # over the inline total: streamed
+    created = client.register_versions([VersionToRegister("a", p, "skops") for p in paths])
+    assert [v.version for v in created] == [1, 2, 3, 4, 5, 6]
+    assert sent == [(2, 2), (2, 2), (2, 1)]
+    for version, path in zip(range(1, 7), paths, strict=True):
+        client.download_version("a", version, tmp_path / f"out{version}")
+        assert (tmp_path / f"out{version}" / path.name).read_bytes() == path.read_bytes()
