@@ -22,6 +22,7 @@ from charter.domain.identity import Actor
 from charter.evidence import manifest_signing
 from charter.registry import lineage
 from charter.registry.common import find_version
+from charter.store import ids as store_ids
 from charter.store import tables as t
 from charter.store.engine import Database
 
@@ -67,28 +68,26 @@ def sign_registrations(
         )
         for v in new
     ]
-    # Core statements: the ids come back without a flush of the whole unit of work.
+    # Core statements with reserved ids: no flush of the unit of work, no RETURNING.
     table = cast(Table, t.Evidence.__table__)
-    ids = (
-        session.connection()
-        .execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True),
-            [
-                {
-                    "version_id": v.version_id,
-                    "kind": ComputedKind.SIGNATURE.value,
-                    "title": f"manifest signature ({statement['key_id']})",
-                    "source": EvidenceSource.COMPUTED.value,
-                    "details": {"statement": statement},
-                    "submitted_by": SERVER,
-                    "submitter_roles": [],
-                    "media_type": "application/json",
-                    "created_at": now,
-                }
-                for v, statement in zip(new, statements, strict=True)
-            ],
-        )
-        .scalars()
+    ids = store_ids.reserve(session, table, len(new))
+    session.connection().execute(
+        insert(table),
+        [
+            {
+                "id": evidence_id,
+                "version_id": v.version_id,
+                "kind": ComputedKind.SIGNATURE.value,
+                "title": f"manifest signature ({statement['key_id']})",
+                "source": EvidenceSource.COMPUTED.value,
+                "details": {"statement": statement},
+                "submitted_by": SERVER,
+                "submitter_roles": [],
+                "media_type": "application/json",
+                "created_at": now,
+            }
+            for evidence_id, v, statement in zip(ids, new, statements, strict=True)
+        ],
     )
     lineage.add_edges(
         session,

@@ -37,6 +37,7 @@ from charter.registry.versions import (
     TRAINED_ON,
     document_json,
 )
+from charter.store import ids as store_ids
 from charter.store import tables as t
 from charter.store import tags as tagstore
 from charter.store.engine import Database
@@ -255,11 +256,10 @@ def insert_versions(
             }
         )
     connection = session.connection()
-    ids: list[int] = list(
-        connection.execute(
-            insert(_VERSIONS).returning(_VERSIONS.c.id, sort_by_parameter_order=True), rows
-        ).scalars()
-    )
+    ids = store_ids.reserve(session, _VERSIONS, len(rows))
+    for row, row_id in zip(rows, ids, strict=True):
+        row["id"] = row_id
+    connection.execute(insert(_VERSIONS), rows)
     in_batch = [
         {"row_id": ids[i], "parent": ids[parent]}
         for i, (parent, *_rest) in enumerate(links)

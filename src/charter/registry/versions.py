@@ -30,6 +30,7 @@ from charter.registry.common import (
     find_model,
     find_version,
 )
+from charter.store import driver
 from charter.store import tables as t
 from charter.store import tags as tagstore
 from charter.store.engine import Database
@@ -116,9 +117,10 @@ def _stored(mv: t.ModelVersion) -> ModelVersion:
 
 def get_version(db: Database, model: str, version: int) -> ModelVersion:
     with db.rows() as connection:
-        row = connection.execute(_VERSION, {"model": model, "version": version}).first()
+        row = driver.fetch_one(connection, _VERSION, {"model": model, "version": version})
     if row is not None:
-        return _assemble(row.summary, row.document, row.environment)
+        summary, document, environment = row
+        return _assemble(summary, document, environment)
     with db.reading() as session:
         find_version(session, model, version)  # raises the NotFound that says which part
     raise NotFound(f"model '{model}' has no version {version}")

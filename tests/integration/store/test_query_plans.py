@@ -12,6 +12,7 @@ from sqlalchemy import event, insert, update
 from charter.domain.enums import RiskTier, Stage
 from charter.domain.registry import Model, ModelVersionSummary
 from charter.registry import models, versions
+from charter.store import driver
 from charter.store import tables as t
 from charter.store import tags as tagstore
 from charter.store.engine import Database
@@ -165,7 +166,9 @@ def test_two_tag_search_walks_the_tag_index(populated: Database) -> None:
     )
 
 
-def test_a_page_of_versions_or_one_version_is_one_statement(populated: Database) -> None:
+def test_a_page_of_versions_or_one_version_is_one_statement(
+    populated: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = populated
     statements: list[str] = []
 
@@ -184,8 +187,18 @@ def test_a_page_of_versions_or_one_version_is_one_statement(populated: Database)
                 update(t.ModelVersion).where(t.ModelVersion.id == 1).values(document=DOC)
             )
         statements.clear()
+        # The point lookup runs on the driver's cursor (store/driver.py): one statement
+        # there, none through SQLAlchemy's cursor events.
+        looked_up: list[str] = []
+        fetch_one = driver.fetch_one
+
+        def counting(connection: Any, statement: Any, params: dict[str, Any]) -> Any:
+            looked_up.append(str(statement))
+            return fetch_one(connection, statement, params)
+
+        monkeypatch.setattr(driver, "fetch_one", counting)
         assert versions.get_version(db, "model-0000", 1).files == []
-        assert len(statements) == 1, statements
+        assert statements == [] and len(looked_up) == 1, (statements, looked_up)
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
 
