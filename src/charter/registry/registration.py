@@ -138,8 +138,9 @@ class _Refs:
             resolve_dataset_refs(self.session, missing, field)
         return [self.datasets[(r.dataset, r.version)] for r in refs]
 
-    def parent_of(self, ref: ModelVersionRef) -> int | None:
-        """The parent's id; None when it is a version of this batch, not inserted yet."""
+    def parent_of(self, ref: ModelVersionRef) -> int:
+        """The id of a parent registered before this batch (the caller looks up parents
+        from earlier in the batch itself)."""
         if (ref.model, ref.version) in self.parents:
             return self.parents[(ref.model, ref.version)]
         resolve_model_ref(self.session, ref, "parent")  # raises the error that says why
@@ -183,7 +184,9 @@ def insert_versions(
     pending: dict[tuple[str, int], int] = {}  # versions of this batch: (model, number) -> index
     versions: list[ModelVersion] = []
     rows: list[dict[str, Any]] = []
-    links: list[tuple[int, int | None, list[int], list[int]]] = []  # parent index, id, data
+    # Per item: the index of its parent in this batch (-1: none there), the id of a parent
+    # registered before, and its training and evaluation dataset versions.
+    links: list[tuple[int, int | None, list[int], list[int]]] = []
     for index, item in enumerate(new):
         m, body = item.model, item.body
         try:
