@@ -244,3 +244,38 @@ def test_the_sdk_cuts_batches_at_the_limits_and_streams_what_does_not_fit(
     for version, path in zip(range(1, 7), paths, strict=True):
         client.download_version("a", version, tmp_path / f"out{version}")
         assert (tmp_path / f"out{version}" / path.name).read_bytes() == path.read_bytes()
+
+
+def test_concurrent_batches_over_the_same_models_number_every_version_once(
+    server: str, admin: Admin, catalog: int, db: Database
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    client_count, per_batch = 4, 6
+
+    def one_batch(index: int) -> list[tuple[str, int]]:
+        # Each batch names the models in its own order; the server locks them by name.
+        order = ["a", "b"] if index % 2 else ["b", "a"]
+        items, blobs = [], {}
+        for i in range(per_batch):
+            data = b"batch %d item %d" % (index, i)
+            blobs[hashlib.sha256(data).hexdigest()] = data
+            items.append({"model": order[i % 2], "files": [_entry(data)], "flavor": "skops"})
+        with Client(server, admin.token) as mine:
+            return [(v.model, v.version) for v in mine.create_versions(items, blobs)]
+
+    with ThreadPoolExecutor(client_count) as pool:
+        results = list(pool.map(one_batch, range(client_count)))
+    numbers: dict[str, list[int]] = {"a": [], "b": []}
+    for result in results:
+        for model, version in result:
+            numbers[model].append(version)
+    half = client_count * per_batch // 2
+    assert sorted(numbers["a"]) == list(range(1, half + 1))
+    assert sorted(numbers["b"]) == list(range(1, half + 1))
+    for result in results:  # each batch's versions of one model are consecutive
+        for model in ("a", "b"):
+            mine = [v for m, v in result if m == model]
+            assert mine == list(range(mine[0], mine[0] + len(mine)))
+    report = ledger.verify_database(db, {})
+    assert report.ok, report.problems
