@@ -11,7 +11,7 @@ Cursor = Annotated[
 ]
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
 IdPath = Annotated[int, Path(ge=1, le=2**62)]
-VersionPath = Annotated[int, Path(ge=1, le=2**31)]
+VersionPath = Annotated[int, Path(ge=1, le=2**31 - 1)]  # the column is a 32-bit integer
 TagFilters = Annotated[
     list[str] | None,
     Query(max_length=20, description="repeatable: 'key:value' or 'key'; all must match"),

@@ -13,12 +13,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from charter.audit import log as audit
 from charter.audit.keys import load_public_key, parse_verifier_key, public_key_pem
 from charter.domain.enums import NodeKind
 from charter.domain.errors import NotFound
 from charter.domain.evidence import ComputedKind, EvidenceSource, SignatureReport
-from charter.domain.identity import Actor
 from charter.evidence import manifest_signing
 from charter.registry import lineage
 from charter.registry.common import find_version
@@ -58,10 +56,11 @@ class Registered:
 
 
 def sign_registrations(
-    session: Session, actor: Actor, key: Ed25519PrivateKey, new: Sequence[Registered], now: datetime
-) -> None:
+    session: Session, key: Ed25519PrivateKey, new: Sequence[Registered], now: datetime
+) -> list[tuple[str, str, dict[str, Any]]]:
     """Sign each new version's manifest with the server's key, as evidence with its
-    lineage edge and audit event, in the registration's own transaction."""
+    lineage edge, in the registration's own transaction. Returns the audit events the
+    caller appends (together with its own, so the log's head is read and written once)."""
     statements = [
         manifest_signing.sign(
             v.model, v.version, v.manifest_digest, v.files, key, now.isoformat(), SERVER
@@ -100,18 +99,14 @@ def sign_registrations(
             for evidence_id, v in zip(ids, new, strict=True)
         ],
     )
-    audit.append_many(
-        session,
-        actor,
-        [
-            (
-                "evidence.signature",
-                f"model:{v.model}@{v.version}",
-                {"key_id": statement["key_id"], "manifest_digest": v.manifest_digest},
-            )
-            for v, statement in zip(new, statements, strict=True)
-        ],
-    )
+    return [
+        (
+            "evidence.signature",
+            f"model:{v.model}@{v.version}",
+            {"key_id": statement["key_id"], "manifest_digest": v.manifest_digest},
+        )
+        for v, statement in zip(new, statements, strict=True)
+    ]
 
 
 def latest(session: Session, version_id: int) -> dict[str, Any] | None:

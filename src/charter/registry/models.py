@@ -87,20 +87,26 @@ def to_schemas(session: Session | Connection, rows: Sequence[Any]) -> list[Model
 def refresh(session: Session, row: t.Model) -> Model:
     """Rewrite the model's stored document from the tables, in the caller's transaction.
 
-    Every service that changes a model, its tags, its latest version or its aliases
-    calls this, so reads can return the document with one query.
+    Every service that changes a model, its tags or its aliases calls this, so reads can
+    return the document with one query; registering versions patches it instead
+    (`count_new_versions`).
     """
-    return refresh_all(session, [row])[0]
-
-
-def refresh_all(session: Session, rows: Sequence[t.Model]) -> list[Model]:
-    """`refresh` for several models with one read of their tags, aliases and overrides."""
     session.flush()
-    schemas = to_schemas(session, rows)
-    for row, model in zip(rows, schemas, strict=True):
+    model = to_schemas(session, [row])[0]
+    row.document = model.model_dump_json()
+    session.flush()
+    return model
+
+
+def count_new_versions(rows: Sequence[t.Model]) -> None:
+    """The documents of models whose only change is new versions: their latest version
+    and revision patched into the stored document, as `refresh` would write them, without
+    re-reading the tags, aliases and overrides that registering a version leaves alone."""
+    for row in rows:
+        model = Model.model_validate_json(row.document).model_copy(
+            update={"latest_version": row.latest_version or None, "revision": row.revision}
+        )
         row.document = model.model_dump_json()
-    session.flush()
-    return schemas
 
 
 def resource_of(row: t.Model) -> Resource:

@@ -96,7 +96,7 @@ def create_version(
         # Locking the model serialises version numbering per model.
         m = find_model(session, model, lock=True)
         version = insert_versions(session, actor, [NewVersion(m, body, manifest)], signer)[0]
-        models.refresh(session, m)  # its latest version and revision changed
+        models.count_new_versions([m])  # its latest version and revision changed
         return version
 
 
@@ -174,7 +174,7 @@ def insert_versions(
     """Insert the next version of each item's locked model, in order, with its tags,
     lineage, `version.create` event and (with `signer`) signature, in the caller's
     transaction. An item may name an earlier item's version as its parent. The caller
-    refreshes the models' documents afterwards (once per model). A bad item raises
+    updates the models' documents afterwards (`models.count_new_versions`). A bad item raises
     InvalidInput prefixed with `where(index)`; the caller's transaction then rolls back.
     Models of the 'unacceptable' tier may still register versions, so the record
     exists; deployment gates refuse them later.
@@ -292,27 +292,22 @@ def insert_versions(
         if run_id is not None:
             edges.append((lineage.node(NodeKind.RUN, run_id), target, PRODUCED))
     lineage.add_edges(session, edges)
-    audit.append_many(
-        session,
-        actor,
-        [
-            (
-                "version.create",
-                f"model:{v.model}@{v.version}",
-                {
-                    # The two stored documents together are the version without its
-                    # environment; parsing them costs a tenth of dumping it again.
-                    "after": orjson.loads(row["summary"]) | orjson.loads(row["document"]),
-                    "environment_packages": len(v.environment.packages) if v.environment else 0,
-                },
-            )
-            for v, row in zip(versions, rows, strict=True)
-        ],
-    )
+    events: list[tuple[str, str, dict[str, Any]]] = [
+        (
+            "version.create",
+            f"model:{v.model}@{v.version}",
+            {
+                # The two stored documents together are the version without its
+                # environment; parsing them costs a tenth of dumping it again.
+                "after": orjson.loads(row["summary"]) | orjson.loads(row["document"]),
+                "environment_packages": len(v.environment.packages) if v.environment else 0,
+            },
+        )
+        for v, row in zip(versions, rows, strict=True)
+    ]
     if signer is not None:
-        signatures.sign_registrations(
+        events += signatures.sign_registrations(
             session,
-            actor,
             signer,
             [
                 signatures.Registered(
@@ -322,4 +317,5 @@ def insert_versions(
             ],
             now,
         )
+    audit.append_many(session, actor, events)
     return versions

@@ -100,8 +100,8 @@ def register_versions(
         inserted = registration.insert_versions(
             session, actor, new, signer, lambda index: _where(batch, index)
         )
-        # Once per model, however many versions it gained, in one read for all of them.
-        models.refresh_all(session, list(locked.values()))
+        # Once per model, however many versions it gained.
+        models.count_new_versions(list(locked.values()))
     return VersionBatchResult(
         items=[ModelVersionSummary.model_validate(v, from_attributes=True) for v in inserted]
     )

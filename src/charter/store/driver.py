@@ -13,6 +13,7 @@ import functools
 from typing import Any, cast
 
 from sqlalchemy import Connection
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -33,9 +34,14 @@ def fetch_one(
     sql, positions = _compiled(statement, connection.dialect)
     arguments: Any = params if positions is None else [params[name] for name in positions]
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    dbapi_error = connection.dialect.loaded_dbapi.Error
     try:
         cursor.execute(sql, arguments)
         row: tuple[Any, ...] | None = cursor.fetchone()
         return row
+    except dbapi_error as exc:
+        # As SQLAlchemy would raise it (DataError, OperationalError, ...), so the API's one
+        # error mapping answers it: a value out of the column's range is a 422, not a 500.
+        raise sa_exc.DBAPIError.instance(sql, arguments, exc, dbapi_error) from exc
     finally:
         cursor.close()

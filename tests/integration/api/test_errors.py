@@ -429,3 +429,10 @@ def test_an_unexpected_error_is_a_500_problem_and_keeps_the_connection(
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_a_version_number_past_the_column_is_a_422_not_a_500(http: httpx.Client) -> None:
+    for path in ("/models/a/versions/2147483648", "/models/a/versions/2147483648/files/x"):
+        response = http.get(path)
+        assert response.status_code == 422, response.text
+    assert http.get("/models/a/versions/2147483647").status_code == 404

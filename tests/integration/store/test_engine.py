@@ -62,3 +62,18 @@ def test_a_connection_the_server_closed_is_replaced_before_use(db: Database) -> 
             assert connection.execute(text("SELECT pg_backend_pid()")).scalar() != pid
         with db.transaction() as session:
             assert session.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_a_driver_error_on_a_hot_read_arrives_as_sqlalchemy_would_raise_it(db: Database) -> None:
+    from sqlalchemy import exc as sa_exc
+
+    from charter.domain.errors import NotFound
+    from charter.registry import versions
+
+    # 2**31 does not fit PostgreSQL's integer column; SQLite's integers are 64-bit.
+    if db.is_sqlite:
+        with pytest.raises(NotFound):
+            versions.get_version(db, "m", 2**31)
+    else:
+        with pytest.raises(sa_exc.DataError):  # which the API answers with a 422
+            versions.get_version(db, "m", 2**31)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import select
 
 from charter.artifacts.blobstore import LocalBlobStore
 from charter.domain.artifacts import ManifestEntry
@@ -15,11 +16,13 @@ from charter.domain.registry import (
     DatasetCreate,
     DatasetVersionCreate,
     ModelCreate,
+    ModelUpdate,
     ModelVersionCreate,
     ModelVersionSummary,
     ModelVersionUpdate,
 )
 from charter.registry import datasets, models, registration, versions
+from charter.store import tables as t
 from charter.store.engine import Database
 from charter.store.migrate import downgrade, upgrade
 from tests.conftest import Admin
@@ -291,3 +294,23 @@ def test_stored_documents_match_the_tables_after_every_change(
     after = [versions.get_version(db, credit, v) for v in (1, 2)]
     assert [v.model_dump() for v in after] == [v.model_dump() for v in before]
     assert models.get_model(db, credit).model_dump() == model.model_dump()
+
+
+def test_registering_versions_leaves_the_model_document_equal_to_the_tables(
+    db: Database, blobs: LocalBlobStore, admin: Admin, credit: str, version_body: Body
+) -> None:
+    """Registration patches the model's document; it must equal a rebuild from the tables."""
+    models.update_model(db, admin.actor, credit, 1, ModelUpdate(tags={"team": "risk"}))
+    registration.create_version(db, blobs, admin.actor, credit, version_body())
+    versions.set_alias(db, admin.actor, credit, "champion", 1)
+    registration.create_version(db, blobs, admin.actor, credit, version_body())
+    with db.reading() as session:
+        row = session.execute(select(t.Model).where(t.Model.name == credit)).scalar_one()
+        rebuilt = models.to_schemas(session, [row])[0]
+    stored = models.get_model(db, credit)
+    assert stored == rebuilt
+    assert (stored.latest_version, stored.aliases, stored.tags) == (
+        2,
+        {"champion": 1},
+        {"team": "risk"},
+    )
