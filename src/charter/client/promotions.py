@@ -5,13 +5,11 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any
 
 from charter.artifacts.manifest import iter_file_chunks
+from charter.client.plumbing import ClientPlumbing
 from charter.domain.artifacts import ManifestEntry
 from charter.domain.common import Page
 from charter.domain.enums import Stage
@@ -31,12 +29,7 @@ from charter.domain.registry import DatasetVersion
 from charter.domain.registry import ModelVersion as ModelVersionDoc
 
 if TYPE_CHECKING:
-    import httpx
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from charter.domain.artifacts import BlobInfo
-
-T = TypeVar("T", bound=BaseModel)
 
 
 def _entry(path: Path) -> ManifestEntry:
@@ -46,28 +39,8 @@ def _entry(path: Path) -> ManifestEntry:
     return ManifestEntry(path=path.name, size=path.stat().st_size, sha256=digest.hexdigest())
 
 
-class PromotionsApi:
+class PromotionsApi(ClientPlumbing):
     """Evidence, dry runs, promotion requests and their decisions."""
-
-    if TYPE_CHECKING:
-
-        def _call(
-            self,
-            method: str,
-            path: str,
-            *,
-            json: Any = None,
-            params: dict[str, Any] | None = None,
-            revision: int | None = None,
-        ) -> httpx.Response: ...
-        def _one(self, kind: type[T], method: str, path: str, **kwargs: Any) -> T: ...
-        def _page(self, kind: type[T], path: str, params: dict[str, Any]) -> Page[T]: ...
-        def upload_file(
-            self,
-            path: Path,
-            entry: ManifestEntry,
-            progress: Callable[[int], None] | None = None,
-        ) -> BlobInfo: ...
 
     def attach_evidence(
         self,

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from pydantic import BaseModel
+from typing import Any
 
 from charter.artifacts.manifest import build_manifest
-from charter.domain.artifacts import ManifestEntry
+from charter.client.plumbing import ClientPlumbing
 from charter.domain.registry import ModelVersionSummary
 from charter.domain.version_batch import (
     INLINE_FILE_MAX,
@@ -20,11 +18,6 @@ from charter.domain.version_batch import (
     MAX_INLINE_BLOBS,
     VersionBatchResult,
 )
-
-if TYPE_CHECKING:
-    from charter.domain.artifacts import BlobInfo
-
-T = TypeVar("T", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -37,18 +30,8 @@ class VersionToRegister:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-class VersionBatchApi:
+class VersionBatchApi(ClientPlumbing):
     """Registering many versions at once, all or none."""
-
-    if TYPE_CHECKING:
-
-        def _one(self, kind: type[T], method: str, path: str, **kwargs: Any) -> T: ...
-        def upload_file(
-            self,
-            path: Path,
-            entry: ManifestEntry,
-            progress: Callable[[int], None] | None = None,
-        ) -> BlobInfo: ...
 
     def create_versions(
         self, versions: Sequence[Mapping[str, Any]], blobs: Mapping[str, bytes] | None = None

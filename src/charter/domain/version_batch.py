@@ -7,7 +7,7 @@ import binascii
 import hashlib
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from charter.domain.artifacts import Sha256Hex
 from charter.domain.common import Name, Request, Response
@@ -36,11 +36,15 @@ class VersionBatch(Request):
         "any file not given here must have been uploaded before",
     )
 
-    @field_validator("blobs")
-    @classmethod
-    def _decodable(cls, blobs: dict[str, str]) -> dict[str, str]:
+    _contents: dict[str, bytes] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _blobs_decode_to_used_files(self) -> VersionBatch:
+        """Each blob decodes, fits, hashes to its name and is a file of the batch; the
+        bytes are kept, decoded once."""
+        listed = {entry.sha256 for item in self.versions for entry in item.files}
         total = 0
-        for digest, text in blobs.items():
+        for digest, text in self.blobs.items():
             try:
                 data = base64.b64decode(text, validate=True)
             except (binascii.Error, ValueError):
@@ -52,23 +56,18 @@ class VersionBatch(Request):
                 )
             if hashlib.sha256(data).hexdigest() != digest:
                 raise ValueError(f"blob {digest}: its bytes hash to a different SHA-256")
+            if digest not in listed:
+                raise ValueError(f"blob {digest} is not a file of any version in the batch")
             total += len(data)
+            self._contents[digest] = data
         if total > INLINE_TOTAL_MAX:
             raise ValueError(
                 f"{total} bytes of inline blobs; a batch carries at most {INLINE_TOTAL_MAX}"
             )
-        return blobs
-
-    @model_validator(mode="after")
-    def _blobs_are_used(self) -> VersionBatch:
-        listed = {entry.sha256 for item in self.versions for entry in item.files}
-        unused = sorted(set(self.blobs) - listed)
-        if unused:
-            raise ValueError(f"blob {unused[0]} is not a file of any version in the batch")
         return self
 
     def decoded_blobs(self) -> dict[str, bytes]:
-        return {digest: base64.b64decode(text) for digest, text in self.blobs.items()}
+        return self._contents
 
 
 class VersionBatchResult(Response):

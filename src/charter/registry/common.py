@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from charter.domain.common import DatasetVersionRef, ModelVersionRef
+from charter.domain.common import DatasetVersionRef
 from charter.domain.errors import InvalidInput, NotFound, PreconditionFailed
 from charter.store import tables as t
 
@@ -59,18 +59,12 @@ def find_dataset_version(session: Session, name: str, version: int) -> t.Dataset
     return row
 
 
-# Statements built once: these run inside every version registration.
+# Built once: it runs in every run and dataset-version registration that names inputs.
 _DATASET_VERSION_ID = (
     select(t.DatasetVersion.id)
     .join(t.Dataset, t.Dataset.id == t.DatasetVersion.dataset_id)
     .where(t.Dataset.name == bindparam("name"), t.DatasetVersion.version == bindparam("version"))
 )
-_MODEL_VERSION_ID = (
-    select(t.ModelVersion.id)
-    .join(t.Model, t.Model.id == t.ModelVersion.model_id)
-    .where(t.Model.name == bindparam("name"), t.ModelVersion.version == bindparam("version"))
-)
-_RUN = select(t.Run.id).where(t.Run.id == bindparam("id"))
 
 
 def resolve_dataset_refs(session: Session, refs: list[DatasetVersionRef], field: str) -> list[int]:
@@ -82,28 +76,11 @@ def resolve_dataset_refs(session: Session, refs: list[DatasetVersionRef], field:
         ).scalar()
         if found is None:
             try:  # the slower look-up names what is missing: the dataset or its version
-                find_dataset_version(session, ref.dataset, ref.version)
+                found = find_dataset_version(session, ref.dataset, ref.version).id
             except NotFound as exc:
                 raise InvalidInput(f"{field}: {exc.message}; register it first") from exc
-            raise InvalidInput(f"{field}: {ref.dataset}@{ref.version} could not be resolved")
         ids.append(found)
     return ids
-
-
-def resolve_model_ref(session: Session, ref: ModelVersionRef, field: str) -> int:
-    """The id of the referenced model version, which must exist."""
-    found = session.execute(_MODEL_VERSION_ID, {"name": ref.model, "version": ref.version}).scalar()
-    if found is None:
-        try:
-            find_version(session, ref.model, ref.version)
-        except NotFound as exc:
-            raise InvalidInput(f"{field}: {exc.message}") from exc
-        raise InvalidInput(f"{field}: {ref.model}@{ref.version} could not be resolved")
-    return int(found)
-
-
-def run_exists(session: Session, run_id: int) -> bool:
-    return session.execute(_RUN, {"id": run_id}).scalar() is not None
 
 
 def check_revision(kind: str, name: str, current: int, expected: int) -> None:

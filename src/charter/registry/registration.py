@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import Table, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from charter.artifacts.blobstore import BlobStore
@@ -21,13 +21,13 @@ from charter.audit import log as audit
 from charter.domain.artifacts import Manifest, ManifestEntry
 from charter.domain.common import DatasetVersionRef, ModelVersionRef
 from charter.domain.enums import Action, NodeKind, Stage
-from charter.domain.errors import InvalidInput
+from charter.domain.errors import InvalidInput, NotFound
 from charter.domain.identity import Actor
 from charter.domain.registry import ModelVersion, ModelVersionCreate
 from charter.evidence import signatures
 from charter.policy.access import authorize
 from charter.registry import lineage, models
-from charter.registry.common import find_model, resolve_dataset_refs, resolve_model_ref
+from charter.registry.common import find_model, find_version, resolve_dataset_refs
 from charter.registry.versions import (
     EVALUATED_ON,
     KIND,
@@ -143,8 +143,10 @@ class _Refs:
         from earlier in the batch itself)."""
         if (ref.model, ref.version) in self.parents:
             return self.parents[(ref.model, ref.version)]
-        resolve_model_ref(self.session, ref, "parent")  # raises the error that says why
-        raise InvalidInput(f"parent: {ref.model}@{ref.version} could not be resolved")
+        try:  # the look-up that names what is missing: the model or its version
+            return find_version(self.session, ref.model, ref.version)[1].id
+        except NotFound as exc:
+            raise InvalidInput(f"parent: {exc.message}") from exc
 
 
 def _ids_by_name_and_number(
@@ -181,30 +183,29 @@ def insert_versions(
     """
     refs = _Refs(session, new)
     now = utcnow()
-    pending: dict[tuple[str, int], int] = {}  # versions of this batch: (model, number) -> index
+    # Ids first, so a version can point at a parent of this same batch as it is inserted.
+    ids = store_ids.reserve(session, _VERSIONS, len(new))
+    pending: dict[tuple[str, int], int] = {}  # versions of this batch: (model, number) -> id
     versions: list[ModelVersion] = []
     rows: list[dict[str, Any]] = []
-    # Per item: the index of its parent in this batch (-1: none there), the id of a parent
-    # registered before, and its training and evaluation dataset versions.
-    links: list[tuple[int, int | None, list[int], list[int]]] = []
+    # Per item: its parent's id and its training and evaluation dataset versions.
+    links: list[tuple[int | None, list[int], list[int]]] = []
     for index, item in enumerate(new):
         m, body = item.model, item.body
         try:
             train_ids = refs.datasets_of(body.training_datasets, "training_datasets")
             eval_ids = refs.datasets_of(body.evaluation_datasets, "evaluation_datasets")
-            parent_index, parent_id = -1, None
+            parent_id = None
             if body.parent is not None:
                 key = (body.parent.model, body.parent.version)
-                parent_index = pending.get(key, -1)
-                if parent_index < 0:
-                    parent_id = refs.parent_of(body.parent)
+                parent_id = pending[key] if key in pending else refs.parent_of(body.parent)
             if body.run_id is not None and body.run_id not in refs.runs:
                 raise InvalidInput(f"run_id: no run {body.run_id}; create the run first")
         except InvalidInput as exc:
             raise InvalidInput(where(index) + exc.message) from exc
         m.latest_version += 1
         m.revision += 1
-        pending[(m.name, m.latest_version)] = index
+        pending[(m.name, m.latest_version)] = ids[index]
         # Built from the request rather than read back: the same facts, no round trips.
         version = ModelVersion(
             model=m.name,
@@ -232,9 +233,10 @@ def insert_versions(
             parent=body.parent,
         )
         versions.append(version)
-        links.append((parent_index, parent_id, train_ids, eval_ids))
+        links.append((parent_id, train_ids, eval_ids))
         rows.append(
             {
+                "id": ids[index],
                 "model_id": m.id,
                 "version": version.version,
                 "stage": Stage.NONE.value,
@@ -258,26 +260,11 @@ def insert_versions(
                 "document": document_json(version),
             }
         )
-    connection = session.connection()
-    ids = store_ids.reserve(session, _VERSIONS, len(rows))
-    for row, row_id in zip(rows, ids, strict=True):
-        row["id"] = row_id
-    connection.execute(insert(_VERSIONS), rows)
-    in_batch = [
-        {"row_id": ids[i], "parent": ids[parent]}
-        for i, (parent, *_rest) in enumerate(links)
-        if parent >= 0
-    ]
-    if in_batch:  # a parent from this batch has its id only now
-        connection.execute(
-            update(_VERSIONS)
-            .where(_VERSIONS.c.id == bindparam("row_id"))
-            .values(parent_id=bindparam("parent")),
-            in_batch,
-        )
+    # In order, so a parent from this batch is stored before the version that names it.
+    session.connection().execute(insert(_VERSIONS), rows)
     tagstore.add_many(session, KIND, [(ids[i], v.tags) for i, v in enumerate(versions)])
     edges: list[tuple[str, str, str]] = []
-    for i, (parent, parent_id, train_ids, eval_ids) in enumerate(links):
+    for i, (parent_id, train_ids, eval_ids) in enumerate(links):
         target = lineage.node(NodeKind.MODEL_VERSION, ids[i])
         edges += [
             (lineage.node(NodeKind.DATASET_VERSION, d), target, TRAINED_ON) for d in train_ids
@@ -285,9 +272,8 @@ def insert_versions(
         edges += [
             (lineage.node(NodeKind.DATASET_VERSION, d), target, EVALUATED_ON) for d in eval_ids
         ]
-        source = ids[parent] if parent >= 0 else parent_id
-        if source is not None:
-            edges.append((lineage.node(NodeKind.MODEL_VERSION, source), target, PARENT))
+        if parent_id is not None:
+            edges.append((lineage.node(NodeKind.MODEL_VERSION, parent_id), target, PARENT))
         run_id = versions[i].run_id
         if run_id is not None:
             edges.append((lineage.node(NodeKind.RUN, run_id), target, PRODUCED))

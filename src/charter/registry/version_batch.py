@@ -62,8 +62,18 @@ def register_versions(
     nothing is recorded.
     """
     contents = batch.decoded_blobs()
+    names = sorted({item.model for item in batch.versions})
+    with db.reading() as session:
+        owners = {
+            n: models.resource_of(m) for n, m in _models(session, batch, names, lock=False).items()
+        }
+    # Decided before anything is written, so a refused batch stores no bytes; and before
+    # the write transaction, as for one version: a denial is audited in a transaction of
+    # its own.
     if contents:
         authorize(db, actor, Action.ARTIFACT_WRITE, subject="blobs")
+    for name in names:
+        authorize(db, actor, Action.VERSION_WRITE, owners[name], subject=f"model:{name}")
     # The bytes go in before the records, as for a single upload: content-addressed bytes
     # that no record refers to are harmless; a record of bytes never stored would not be.
     # In parallel: each put waits on its own fsync, and the disk merges concurrent ones.
@@ -77,15 +87,6 @@ def register_versions(
             manifests.append(registration.check_files(blobs, item.files))
         except InvalidInput as exc:
             raise InvalidInput(_where(batch, index) + exc.message) from exc
-    names = sorted({item.model for item in batch.versions})
-    with db.reading() as session:
-        owners = {
-            n: models.resource_of(m) for n, m in _models(session, batch, names, lock=False).items()
-        }
-    # Decided before the write transaction, as for one version: a denial is audited in a
-    # transaction of its own.
-    for name in names:
-        authorize(db, actor, Action.VERSION_WRITE, owners[name], subject=f"model:{name}")
     with db.transaction() as session:
         locked = _models(session, batch, names, lock=True)
         audit.append_many(

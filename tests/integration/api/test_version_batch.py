@@ -208,6 +208,7 @@ def test_a_batch_into_another_units_model_is_denied_and_records_nothing(
         with pytest.raises(PermissionDenied, match="version:write"):
             dana.create_versions(items, blobs)
         assert client.get_model("a").latest_version is None
+        assert not client.blob_exists(next(iter(blobs)))  # a refused batch stores no bytes
         created = dana.create_versions(items[:1], blobs)  # her own unit's model alone
     assert [(v.model, v.version, v.author) for v in created] == [("a", 1, "dana")]
     denials = client.audit_events(action="access.denied").items
