@@ -22,3 +22,8 @@ def json_response(
         media_type="application/json",
         headers=headers,
     )
+
+
+def json_text_response(text: str, headers: dict[str, str] | None = None) -> Response:
+    """Send JSON the service layer assembled from stored documents (see JsonPage)."""
+    return Response(content=text, media_type="application/json", headers=headers)

@@ -6,13 +6,12 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import TypeAdapter
 from sqlalchemy import Connection, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from charter.access.principals import require_existing
 from charter.audit import log as audit
-from charter.domain.common import Page
+from charter.domain.common import JsonPage, Page, parsed_pages
 from charter.domain.enums import Action, RiskTier, Stage
 from charter.domain.errors import Conflict, NotFound
 from charter.domain.identity import Actor
@@ -41,7 +40,6 @@ _ALIASES = (
     .where(t.ModelAlias.model_id.in_(bindparam("ids", expanding=True)))
 )
 _BY_NAME = select(t.Model.document).where(t.Model.name == bindparam("name"))
-_MODEL_LIST = TypeAdapter(list[Model])
 _TIERS = {tier.value: tier for tier in RiskTier}
 
 
@@ -191,7 +189,7 @@ def _list_statement(tag_shape: tuple[bool, ...], present: frozenset[str]) -> Any
     return query.order_by(order_key).limit(bindparam("limit"))
 
 
-def list_models(
+def model_documents(
     db: Database,
     *,
     cursor: str | None = None,
@@ -203,7 +201,7 @@ def list_models(
     business_unit: str | None = None,
     risk_tier: RiskTier | None = None,
     stage: Stage | None = None,
-) -> Page[Model]:
+) -> JsonPage:
     after, limit = decode_cursor(cursor), check_limit(limit)
     filters = tagstore.parse_filters(tags or [])
     present = {
@@ -219,9 +217,11 @@ def list_models(
     params |= tagstore.filter_params(filters) | {"after": after, "limit": limit + 1}
     with db.rows() as connection:
         rows = list(connection.execute(query, params))
-    items = _MODEL_LIST.validate_json("[" + ",".join(r.document for r in rows[:limit]) + "]")
     nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return ModelPage(items=items, next_cursor=nxt)
+    return JsonPage("[" + ",".join(r.document for r in rows[:limit]) + "]", nxt)
+
+
+list_models = parsed_pages(ModelPage, model_documents)
 
 
 def update_model(db: Database, actor: Actor, name: str, revision: int, body: ModelUpdate) -> Model:

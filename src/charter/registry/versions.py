@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
-from pydantic import TypeAdapter
 from sqlalchemy import Text, bindparam, cast, delete, select
 from sqlalchemy.orm import Session
 
 from charter.audit import log as audit
 from charter.domain.common import (
+    JsonPage,
     Page,
     is_name,
+    parsed_pages,
 )
 from charter.domain.enums import RiskTier, Stage
 from charter.domain.errors import InvalidInput, NotFound
@@ -58,7 +59,7 @@ _FULL = (
     cast(t.ModelVersion.environment, Text).label("environment"),
 )
 _VERSION = (
-    select(*_FULL)
+    select(*_FULL, t.ModelVersion.revision)
     .join(t.Model, t.Model.id == t.ModelVersion.model_id)
     .where(t.Model.name == bindparam("model"), t.ModelVersion.version == bindparam("version"))
 )
@@ -67,7 +68,6 @@ _BY_ALIAS = (
     .join(t.ModelAlias, t.ModelAlias.version_id == t.ModelVersion.id)
     .where(t.ModelAlias.model_id == bindparam("model_id"), t.ModelAlias.alias == bindparam("alias"))
 )
-_SUMMARY_LIST = TypeAdapter(list[ModelVersionSummary])
 
 
 def _summary_from_tables(session: Session, mv: t.ModelVersion, model_name: str) -> str:
@@ -103,11 +103,13 @@ def document_json(version: ModelVersion) -> str:
     return version.model_dump_json(include=DOCUMENT_FIELDS)
 
 
+def _joined(summary: str, document: str, environment: str | None) -> str:
+    """One version's JSON, joined as text from its stored documents."""
+    return f'{summary[:-1]},"environment":{environment or "null"},{document[1:]}'
+
+
 def _assemble(summary: str, document: str, environment: str | None) -> ModelVersion:
-    """One version from its stored documents: joined as text, then validated in one call."""
-    return ModelVersion.model_validate_json(
-        f'{summary[:-1]},"environment":{environment or "null"},{document[1:]}'
-    )
+    return ModelVersion.model_validate_json(_joined(summary, document, environment))
 
 
 def _stored(mv: t.ModelVersion) -> ModelVersion:
@@ -115,15 +117,26 @@ def _stored(mv: t.ModelVersion) -> ModelVersion:
     return _assemble(mv.summary, mv.document, env)
 
 
-def get_version(db: Database, model: str, version: int) -> ModelVersion:
+class VersionJson(NamedTuple):
+    """A version as the API sends it (see JsonPage on why unparsed) and its revision."""
+
+    text: str
+    revision: int
+
+
+def version_json(db: Database, model: str, version: int) -> VersionJson:
     with db.rows() as connection:
         row = driver.fetch_one(connection, _VERSION, {"model": model, "version": version})
     if row is not None:
-        summary, document, environment = row
-        return _assemble(summary, document, environment)
+        summary, document, environment, revision = row
+        return VersionJson(_joined(summary, document, environment), revision)
     with db.reading() as session:
         find_version(session, model, version)  # raises the NotFound that says which part
     raise NotFound(f"model '{model}' has no version {version}")
+
+
+def get_version(db: Database, model: str, version: int) -> ModelVersion:
+    return ModelVersion.model_validate_json(version_json(db, model, version).text)
 
 
 def get_by_alias(db: Database, model: str, alias: str) -> ModelVersion:
@@ -164,7 +177,7 @@ def _search_statement(tag_shape: tuple[bool, ...], present: frozenset[str]) -> A
     return query.order_by(order_key).limit(bindparam("limit"))
 
 
-def list_versions(
+def version_summaries(
     db: Database,
     *,
     model: str | None = None,
@@ -176,7 +189,7 @@ def list_versions(
     owner: str | None = None,
     business_unit: str | None = None,
     risk_tier: RiskTier | None = None,
-) -> Page[ModelVersionSummary]:
+) -> JsonPage:
     after, limit = decode_cursor(cursor), check_limit(limit)
     filters = tagstore.parse_filters(tags or [])
     present = {
@@ -193,12 +206,14 @@ def list_versions(
     params |= tagstore.filter_params(filters) | {"after": after, "limit": limit + 1}
     with db.rows() as connection:
         rows = connection.execute(query, params).all()
-    items = _SUMMARY_LIST.validate_json("[" + ",".join(row.summary for row in rows[:limit]) + "]")
     if model is not None and not rows:
         with db.reading() as session:
             find_model(session, model)  # a typo in the name is a 404, not an empty list
     nxt = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return ModelVersionSummaryPage(items=items, next_cursor=nxt)
+    return JsonPage("[" + ",".join(row.summary for row in rows[:limit]) + "]", nxt)
+
+
+list_versions = parsed_pages(ModelVersionSummaryPage, version_summaries)
 
 
 def update_version(

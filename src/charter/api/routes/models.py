@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from charter.api.deps import Context, IfMatch, require
 from charter.api.params import Cursor, Limit, NameQuery, ShortQuery, TagFilters, VersionPath
-from charter.api.render import json_response
+from charter.api.render import json_response, json_text_response
 from charter.api.routing import CharterRoute
 from charter.domain.common import Name, Page
 from charter.domain.enums import Action, RiskTier, Stage
@@ -58,8 +58,8 @@ def list_models(
     risk_tier: RiskTier | None = None,
     stage: Stage | None = None,
 ) -> Response:
-    return json_response(
-        models.list_models(
+    return json_text_response(
+        models.model_documents(
             context.db,
             cursor=cursor,
             limit=limit,
@@ -70,7 +70,7 @@ def list_models(
             business_unit=business_unit,
             risk_tier=risk_tier,
             stage=stage,
-        )
+        ).json()
     )
 
 
@@ -142,10 +142,10 @@ def list_model_versions(
     tag: TagFilters = None,
     owner: NameQuery = None,
 ) -> Response:
-    return json_response(
-        versions.list_versions(
+    return json_text_response(
+        versions.version_summaries(
             context.db, model=name, cursor=cursor, limit=limit, stage=stage, tags=tag, owner=owner
-        )
+        ).json()
     )
 
 
@@ -167,8 +167,8 @@ def search_versions(
     business_unit: ShortQuery = None,
     risk_tier: RiskTier | None = None,
 ) -> Response:
-    return json_response(
-        versions.list_versions(
+    return json_text_response(
+        versions.version_summaries(
             context.db,
             model=model,
             model_prefix=model_prefix,
@@ -179,7 +179,7 @@ def search_versions(
             owner=owner,
             business_unit=business_unit,
             risk_tier=risk_tier,
-        )
+        ).json()
     )
 
 
@@ -189,8 +189,8 @@ def search_versions(
     response_model=ModelVersion,
 )
 def get_version(context: Context, name: Name, version: VersionPath, actor: Reader) -> Response:
-    found = versions.get_version(context.db, name, version)
-    return json_response(found, headers={"ETag": f'"{found.revision}"'})
+    found = versions.version_json(context.db, name, version)
+    return json_text_response(found.text, headers={"ETag": f'"{found.revision}"'})
 
 
 @router.patch("/models/{name}/versions/{version}", summary="Change description or tags")
