@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,13 @@ def free_port() -> int:
 @pytest.fixture
 def server(settings: Settings) -> Iterator[str]:
     """A real uvicorn server on a loopback port, serving this test's database."""
+    with serving(settings) as url:
+        yield url
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """Run create_app(settings) under uvicorn on a free loopback port until the block ends."""
     port = free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)

@@ -23,6 +23,14 @@ class Settings(BaseSettings):
         None, description="local path or fsspec URL of the blob store; default: home/artifacts"
     )
     db_pool_size: int = 10
+    auth_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="how long a worker answers a token it authenticated from memory; a "
+        "revocation or role change made through another worker or replica takes effect "
+        "within this time (through the same worker at once); 0 reads every time",
+    )
     max_upload_bytes: int = Field(64 * 1024**3, description="largest single blob accepted")
     audit_key: Path | None = Field(
         None,

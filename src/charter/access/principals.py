@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from charter.access import tokens
 from charter.audit import log as audit
 from charter.domain.common import Page
 from charter.domain.enums import PrincipalKind, Role
@@ -91,8 +92,6 @@ def create_principal(db: Database, actor: Actor, body: PrincipalCreate) -> Princ
 
 def bootstrap_admin(db: Database, name: str) -> tuple[Principal, IssuedToken]:
     """Create the first admin and its token; refused once any principal exists."""
-    from charter.access import tokens
-
     with db.transaction() as session:
         count = session.execute(select(func.count()).select_from(t.Principal)).scalar_one()
         if count:
@@ -140,6 +139,15 @@ def list_principals(
 
 
 def update_principal(
+    db: Database, actor: Actor, name: str, revision: int, body: PrincipalUpdate
+) -> Principal:
+    try:
+        return _update(db, actor, name, revision, body)
+    finally:
+        tokens.changed()  # after the commit: this process sees the new roles at once
+
+
+def _update(
     db: Database, actor: Actor, name: str, revision: int, body: PrincipalUpdate
 ) -> Principal:
     with db.transaction() as session:

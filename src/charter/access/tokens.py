@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from datetime import datetime
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -30,6 +32,23 @@ TokenPage = Page[Token]
 
 
 TOKEN_PREFIX = "chr_"
+
+# Bumped after every committed change to a token or principal, so token_cache drops what
+# it remembers (a counter, not a callback: the cache reads it on every request).
+_generation = 0
+_generation_lock = threading.Lock()
+
+
+def changed() -> None:
+    """A token or principal changed: authenticated tokens remembered in this process
+    must be read again."""
+    global _generation
+    with _generation_lock:
+        _generation += 1
+
+
+def generation() -> int:
+    return _generation
 
 
 def hash_secret(secret: str) -> str:
@@ -113,6 +132,13 @@ def list_tokens(
 
 
 def revoke_token(db: Database, actor: Actor, token_id: int) -> Token:
+    try:
+        return _revoke(db, actor, token_id)
+    finally:
+        changed()  # after the commit: this process refuses the token at once
+
+
+def _revoke(db: Database, actor: Actor, token_id: int) -> Token:
     with db.transaction() as session:
         found = session.execute(
             select(t.ApiToken, t.Principal.name)
@@ -159,6 +185,11 @@ _BY_HASH = (
 
 def authenticate(db: Database, secret: str) -> Actor:
     """Map a bearer secret to the acting principal, or refuse with one vague message."""
+    return lookup(db, secret)[0]
+
+
+def lookup(db: Database, secret: str) -> tuple[Actor, datetime | None]:
+    """`authenticate`, also returning when the token expires (for token_cache)."""
     refusal = Unauthenticated("the token is invalid, expired or revoked; ask for a new one")
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         raise refusal
@@ -174,7 +205,7 @@ def authenticate(db: Database, secret: str) -> Actor:
         raise refusal
     if expires_at is not None and expires_at <= utcnow():
         raise refusal
-    return Actor(
+    actor = Actor(
         principal_id=principal_id,
         name=name,
         roles=frozenset(Role(r) for r in roles),
@@ -184,3 +215,4 @@ def authenticate(db: Database, secret: str) -> Actor:
         region=region,
         purposes=frozenset(purposes or ()),
     )
+    return actor, expires_at

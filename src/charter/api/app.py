@@ -16,6 +16,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from charter import __version__
+from charter.access.token_cache import TokenCache
 from charter.api import errors
 from charter.api.context import AppContext
 from charter.api.deps import ACTION_ATTR, get_context
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sampler=UnauthenticatedSampler(settings.audit_denied_window_seconds),
         signer=ledger.load_signer(settings.resolved_audit_key),
         gate=gate_for(settings),
+        tokens=TokenCache(settings.auth_cache_seconds),
     )
 
     @asynccontextmanager

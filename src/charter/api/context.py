@@ -1,9 +1,11 @@
-"""What the API's routes share: database, blob store, settings, audit signer and sampler."""
+"""What the API's routes share: database, blob store, settings, audit signer and
+sampler, gate and the tokens authenticated a moment ago."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from charter.access.token_cache import TokenCache
 from charter.artifacts.blobstore import BlobStore
 from charter.audit.access import UnauthenticatedSampler
 from charter.audit.ledger import Signer
@@ -20,3 +22,4 @@ class AppContext:
     sampler: UnauthenticatedSampler
     signer: Signer | None  # None when no signing key is configured: no checkpoints then
     gate: Gate
+    tokens: TokenCache

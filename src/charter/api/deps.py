@@ -10,7 +10,6 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from charter.access import tokens
 from charter.api.context import AppContext
 from charter.domain.enums import Action
 from charter.domain.errors import (
@@ -19,8 +18,7 @@ from charter.domain.errors import (
     Unauthenticated,
 )
 from charter.domain.identity import Actor
-from charter.policy.access import authorize
-from charter.store.engine import Database
+from charter.policy.access import allowed_in_memory, authorize
 
 bearer = HTTPBearer(auto_error=False, description="an API token from `charter tokens create`")
 ACTION_ATTR = "charter_action"
@@ -56,18 +54,17 @@ def require(action: Action) -> Callable[..., object]:
             )
         agent = request.headers.get("user-agent", "")[:256] or None
         subject = f"route:{request.method} {request.url.path}"
+        secret, request_id = credentials.credentials, request.state.request_id
+        # A token and a bundle this process read a moment ago are answered on the event
+        # loop: no database round trip and no thread hop (access/token_cache.py).
+        remembered = admit_from_memory(context, secret, action, request_id, client, agent)
+        if remembered is not None:
+            return remembered
         try:
             # One worker-thread call for both steps: each thread hop costs a request
             # more than the cached policy decision itself.
             return await run_in_threadpool(
-                admit,
-                context.db,
-                credentials.credentials,
-                action,
-                subject,
-                request.state.request_id,
-                client,
-                agent,
+                admit, context, secret, action, subject, request_id, client, agent
             )
         except Unauthenticated:
             context.sampler.record(
@@ -79,8 +76,31 @@ def require(action: Action) -> Callable[..., object]:
     return dependency
 
 
+def _on_request(
+    actor: Actor, request_id: str | None, client: str | None, user_agent: str | None
+) -> Actor:
+    return replace(actor, request_id=request_id, client_address=client, user_agent=user_agent)
+
+
+def admit_from_memory(
+    context: AppContext,
+    secret: str,
+    action: Action,
+    request_id: str | None,
+    client: str | None,
+    user_agent: str | None,
+) -> Actor | None:
+    """`admit` without the database, or None when something must be read (or audited)."""
+    found = context.tokens.get(secret)
+    if found is None:
+        return None
+    actor = _on_request(found, request_id, client, user_agent)
+    granted = allowed_in_memory(context.db, actor, action)
+    return None if granted is None else replace(actor, authorized_by=granted.note)
+
+
 def admit(
-    db: Database,
+    context: AppContext,
     secret: str,
     action: Action,
     subject: str,
@@ -90,22 +110,9 @@ def admit(
 ) -> Actor:
     """Authenticate the token, then ask the policy bundle; the request's id, client and
     user agent go onto the actor that is returned (and audited if denied)."""
-    found = tokens.authenticate(db, secret)
-    actor = Actor(
-        principal_id=found.principal_id,
-        name=found.name,
-        roles=found.roles,
-        auth_method=found.auth_method,
-        token_id=found.token_id,
-        business_unit=found.business_unit,
-        region=found.region,
-        purposes=found.purposes,
-        attributes=found.attributes,
-        request_id=request_id,
-        client_address=client,
-        user_agent=user_agent,
-    )
-    granted = authorize(db, actor, action, subject=subject)
+    found = context.tokens.authenticate(context.db, secret)
+    actor = _on_request(found, request_id, client, user_agent)
+    granted = authorize(context.db, actor, action, subject=subject)
     return replace(actor, authorized_by=granted.note)
 
 

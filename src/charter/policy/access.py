@@ -31,6 +31,19 @@ class Authorized:
         return f"bundle {self.version} ({self.digest[:12]}): {', '.join(self.decision.policies)}"
 
 
+def allowed_in_memory(db: Database, actor: Actor, action: Action) -> Authorized | None:
+    """`authorize` on the API itself, answered without the database: the grant when the
+    bundle in force is in memory and allows the action, else None. None is no refusal:
+    call `authorize`, which reads what it needs and audits a denial."""
+    current = store.active_in_memory(db)
+    if current is None:
+        return None
+    decision = current.engine.decide(actor, action, _API)
+    return (
+        Authorized(decision, current.version, current.bundle.digest) if decision.allowed else None
+    )
+
+
 def authorize(
     db: Database,
     actor: Actor,

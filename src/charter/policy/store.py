@@ -49,10 +49,10 @@ def active(db: Database) -> Active:
     Checked against the database at most every ACTIVE_TTL_SECONDS; the engine (and its
     decision cache) is rebuilt only when the version changes.
     """
-    now = time.monotonic()
-    cached = _active.get(db.url)
-    if cached is not None and now - cached[0] < ACTIVE_TTL_SECONDS:
-        return cached[1]
+    fresh = active_in_memory(db)
+    if fresh is not None:
+        return fresh
+    now, cached = time.monotonic(), _active.get(db.url)
     with db.rows() as connection:
         newest = connection.execute(
             select(t.PolicyBundle.version, t.PolicyBundle.digest)
@@ -68,6 +68,15 @@ def active(db: Database) -> Active:
     with _lock:
         _active[db.url] = (now, current)
     return current
+
+
+def active_in_memory(db: Database) -> Active | None:
+    """The bundle in force if it was checked less than ACTIVE_TTL_SECONDS ago, else None
+    (then `active` reads the database)."""
+    cached = _active.get(db.url)
+    if cached is not None and time.monotonic() - cached[0] < ACTIVE_TTL_SECONDS:
+        return cached[1]
+    return None
 
 
 def _load(db: Database, version: int) -> Active:

@@ -7,7 +7,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,12 +17,14 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from charter.access import token_cache, tokens
 from charter.access.tokens import authenticate
 from charter.client.client import Client
 from charter.domain.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
 from charter.settings import Settings
 from charter.store import tables as t
 from charter.store.engine import Database
+from tests.conftest import Admin, free_port, serving
 
 API = "/api/v1"
 
@@ -93,25 +97,96 @@ def test_revoked_token_is_refused(client: Client, server: str, alice: Client) ->
     assert listed[issued.id].revoked_at is not None
 
 
-def test_expired_token_is_refused(client: Client, server: str, db: Database) -> None:
+def test_expired_token_is_refused(
+    client: Client, server: str, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     soon = datetime.now(UTC) + timedelta(hours=1)
     issued = client.create_token("short-lived", expires_at=soon)
     assert issued.expires_at is not None
     assert abs((issued.expires_at - soon).total_seconds()) < 1
-    assert status_as(server, issued.secret) == 200
-    # Let the hour pass: move the stored expiry into the past.
-    with db.transaction() as session:
-        session.execute(
-            update(t.ApiToken)
-            .where(t.ApiToken.id == issued.id)
-            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
-        )
-    assert status_as(server, issued.secret) == 401
+    assert status_as(server, issued.secret) == 200  # and now remembered by the server
+    # Let the hour pass, for the token checks only (the server runs in this process): the
+    # token the server remembers expires as surely as the one it reads.
+    later = datetime.now(UTC) + timedelta(hours=2)
+    monkeypatch.setattr(token_cache, "utcnow", lambda: later)
+    monkeypatch.setattr(tokens, "utcnow", lambda: later)
     with httpx.Client(base_url=server + API, timeout=30) as http:
         response = http.get("/me", headers={"Authorization": f"Bearer {issued.secret}"})
+        assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
         assert "expired" in response.json()["detail"]
     assert client.me().name == "admin"
+
+
+def test_expiry_moved_in_the_database_is_seen_within_the_cache_time(
+    client: Client, settings: Settings, db: Database
+) -> None:
+    """A change made behind a server's back (another worker, a replica, SQL) is seen
+    within auth_cache_seconds; with 0 at once."""
+    issued = client.create_token("short-lived", expires_at=datetime.now(UTC) + timedelta(hours=1))
+    strict = settings.model_copy(update={"auth_cache_seconds": 0.0})
+    brief = settings.model_copy(update={"auth_cache_seconds": 0.3})
+    with serving(strict) as strict_url, serving(brief) as brief_url:
+        assert status_as(strict_url, issued.secret) == 200
+        assert status_as(brief_url, issued.secret) == 200
+        with db.transaction() as session:
+            session.execute(
+                update(t.ApiToken)
+                .where(t.ApiToken.id == issued.id)
+                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        assert status_as(strict_url, issued.secret) == 401
+        time.sleep(0.35)
+        assert status_as(brief_url, issued.secret) == 401
+
+
+@contextmanager
+def server_process(settings: Settings) -> Iterator[str]:
+    """`charter server` in a process of its own: a worker that shares no memory with ours."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "CHARTER_HOME": str(settings.home),
+        "CHARTER_DATABASE_URL": settings.resolved_database_url,
+    }
+    charter = Path(sys.executable).parent / "charter"
+    command = [str(charter), "server", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen([*command, "--log-level", "warning"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, "charter server exited"
+            try:
+                if httpx.get(url + API + "/health", timeout=2).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "charter server did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_revocation_through_another_process_is_seen_within_the_cache_time(
+    client: Client, settings: Settings, admin: Admin
+) -> None:
+    """A token revoked through another worker or replica: refused there at once, here
+    within auth_cache_seconds, never later."""
+    issued = client.create_token("shared")
+    here = settings.model_copy(update={"auth_cache_seconds": 0.5})
+    with server_process(settings) as there, serving(here) as url:
+        assert status_as(there, issued.secret) == 200
+        assert status_as(url, issued.secret) == 200  # remembered here from now on
+        with Client(there, admin.token) as admin_there:
+            admin_there.revoke_token(issued.id)
+        revoked_at = time.monotonic()
+        assert status_as(there, issued.secret) == 401
+        while status_as(url, issued.secret) == 200:
+            assert time.monotonic() - revoked_at < 0.5, "still admitted after the cache time"
+            time.sleep(0.02)
 
 
 def test_token_expiry_must_be_future_and_zoned(client: Client) -> None:
