@@ -123,7 +123,7 @@ class Client(PromotionsApi, VersionBatchApi):
             method,
             path,
             json=_json(json) if json is not None else None,
-            params=_clean(params or {}),
+            params=_clean(params) if params else None,  # httpx merges even an empty dict
             headers=headers,
         )
         raise_for_problem(response)

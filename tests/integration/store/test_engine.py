@@ -77,3 +77,17 @@ def test_a_driver_error_on_a_hot_read_arrives_as_sqlalchemy_would_raise_it(db: D
     else:
         with pytest.raises(sa_exc.DataError):  # which the API answers with a 422
             versions.get_version(db, "m", 2**31)
+
+
+def test_a_quick_read_runs_inline_only_on_sqlite_with_an_idle_connection(db: Database) -> None:
+    # The point lookup route reads on the event loop only when that cannot wait: a local
+    # file, and a pooled connection free to take (a fresh pool has none yet).
+    fresh = Database(db.url, pool_size=1)
+    try:
+        assert not fresh.quick_read_ready()
+        with fresh.rows() as connection:
+            connection.execute(text("SELECT 1"))
+            assert not fresh.quick_read_ready()  # the only connection is in use
+        assert fresh.quick_read_ready() == fresh.is_sqlite
+    finally:
+        fresh.dispose()

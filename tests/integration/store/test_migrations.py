@@ -13,7 +13,7 @@ from sqlalchemy import inspect
 from typer.testing import CliRunner
 
 from charter.cli.main import app
-from charter.store.engine import Database
+from charter.store.engine import SQLITE_CACHE_KIB, Database
 from charter.store.migrate import current_revision, downgrade, head_revision, upgrade
 from charter.store.tables import Base
 
@@ -92,6 +92,8 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+            # A negative cache_size is in KiB: the page cache holds a 10,000-version search.
+            assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_CACHE_KIB
             tags_sql = connection.exec_driver_sql(
                 "SELECT sql FROM sqlite_master WHERE name = 'tags'"
             ).scalar()
