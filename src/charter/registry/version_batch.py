@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,8 +18,6 @@ from charter.policy.access import authorize
 from charter.registry import models, registration
 from charter.store import tables as t
 from charter.store.engine import Database
-
-BLOB_WRITERS = 8
 
 
 def _where(batch: VersionBatch, index: int) -> str:
@@ -76,11 +72,7 @@ def register_versions(
         authorize(db, actor, Action.VERSION_WRITE, owners[name], subject=f"model:{name}")
     # The bytes go in before the records, as for a single upload: content-addressed bytes
     # that no record refers to are harmless; a record of bytes never stored would not be.
-    # In parallel: each put waits on its own fsync, and the disk merges concurrent ones.
-    missing = [(digest, data) for digest, data in contents.items() if not blobs.exists(digest)]
-    if missing:
-        with ThreadPoolExecutor(min(BLOB_WRITERS, len(missing))) as pool:
-            list(pool.map(lambda item: blobs.put_bytes(item[1], item[0]), missing))
+    blobs.put_many(contents)
     manifests: list[Manifest] = []
     for index, item in enumerate(batch.versions):
         try:

@@ -267,3 +267,51 @@ def test_file_url_store_round_trip(tmp_path: Path) -> None:
     store = blobstore_from_url((tmp_path / "blobs").as_uri())
     info = store.put_bytes(b"via file url")
     assert (tmp_path / "blobs" / blob_key(info.sha256)).read_bytes() == b"via file url"
+
+
+def test_put_many_stores_every_blob_and_skips_stored_ones(store: BlobStore) -> None:
+    payloads = [f"blob {i}".encode() * (i + 1) for i in range(20)]
+    store.put_bytes(payloads[0])
+    store.put_many({sha(data): data for data in payloads})
+    assert stored_blobs(store) == sorted(sha(data) for data in payloads)
+    for data in payloads:
+        assert b"".join(store.open_chunks(sha(data))) == data
+    assert leftover_uploads(store) == []
+    if isinstance(store, LocalBlobStore):
+        assert oct(store.path_for(sha(payloads[5])).stat().st_mode & 0o777) == "0o444"
+
+
+def test_put_many_checks_every_digest_before_writing_any(store: BlobStore) -> None:
+    good, bad = b"good", b"tampered"
+    with pytest.raises(IntegrityError, match=sha(bad)):
+        store.put_many({sha(good): good, sha(b"claimed"): bad})
+    assert stored_blobs(store) == []
+    with pytest.raises(InvalidInput, match="64 lowercase hex"):
+        store.put_many({"../etc": good})
+    assert stored_blobs(store) == []
+
+
+def test_put_many_failing_midway_leaves_no_temporary_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalBlobStore(tmp_path)
+    payloads = {sha(data): data for data in (b"one", b"two", b"three")}
+    replaced: list[str] = []
+    real_replace = os.replace
+
+    def flaky_replace(source: str | Path, target: str | Path) -> None:
+        if replaced:
+            raise OSError("disk full")
+        replaced.append(str(target))
+        real_replace(source, target)
+
+    monkeypatch.setattr("charter.artifacts.blobstore.os.replace", flaky_replace)
+    with pytest.raises(OSError, match="disk full"):
+        store.put_many(payloads)
+    assert leftover_uploads(store) == []
+    # What was published is whole and correctly addressed: content addressing makes it
+    # harmless; the caller records nothing, and a retry stores the rest.
+    assert [store.verify(digest) for digest in stored_blobs(store)] == [True]
+    monkeypatch.setattr("charter.artifacts.blobstore.os.replace", real_replace)
+    store.put_many(payloads)
+    assert stored_blobs(store) == sorted(payloads)
