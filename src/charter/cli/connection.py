@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
 from typing import Any, TypeVar
 
-import httpx
 from pydantic import ValidationError
 
 from charter.cli.output import errors_reported, fail
 from charter.client.client import Client
+from charter.client.transport import Unreachable
 from charter.domain.common import Page
 from charter.domain.errors import Unauthenticated
 
@@ -23,13 +21,6 @@ MISSING_TOKEN = (
     "no API token: set CHARTER_TOKEN or pass --token "
     "(`charter init` prints the first admin's token; `charter tokens create` issues more)"
 )
-
-
-@cache
-def tls_context() -> ssl.SSLContext:
-    """httpx's default verifying context, built once per process: loading the CA bundle
-    costs ~0.1 s, which a process that runs many commands (tests, scripts) should pay once."""
-    return httpx.create_ssl_context()
 
 
 def resolve_url(url: str | None) -> str:
@@ -48,20 +39,18 @@ def connect(url: str | None, token: str | None) -> Iterator[Client]:
     secret = token.strip()
     if not secret.isprintable() or any(c.isspace() for c in secret):
         fail("the token has spaces or control characters in it; copy it again exactly")
-    client = Client(base, secret, transport=httpx.HTTPTransport(verify=tls_context()))
+    client = Client(base, secret)
     try:
         with errors_reported():
             try:
                 yield client
             except Unauthenticated as exc:
                 fail(f"{exc.message} (the token comes from --token or CHARTER_TOKEN)")
-            except (httpx.ConnectError, httpx.TimeoutException) as exc:
+            except Unreachable as exc:
                 fail(
-                    f"cannot reach the Charter server at {base}: {exc or type(exc).__name__}; "
+                    f"cannot reach the Charter server at {base}: {exc.message}; "
                     "is `charter server` running, and is --url / CHARTER_URL right?"
                 )
-            except httpx.HTTPError as exc:
-                fail(f"talking to the Charter server at {base} failed: {exc or type(exc).__name__}")
             except (json.JSONDecodeError, ValidationError):
                 fail(f"the server at {base} did not answer like a Charter server (check --url)")
             except OSError as exc:

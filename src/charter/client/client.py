@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import functools
 import os
-import ssl
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 from pydantic import BaseModel
 
 from charter.artifacts.manifest import build_manifest, iter_file_chunks, write_verified
 from charter.client.errors import raise_for_problem
 from charter.client.promotions import PromotionsApi
+from charter.client.transport import Response, Streamed, Transport
 from charter.client.version_batch import VersionBatchApi
 from charter.domain.artifacts import BlobInfo, ManifestEntry
 from charter.domain.audit import (
@@ -44,12 +43,6 @@ from charter.domain.registry import (
 T = TypeVar("T", bound=BaseModel)
 SMALL_FILE = 1 << 20
 Progress = Callable[[int], None]
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # Building a TLS context costs ~100 ms; every Client in the process can share one.
-    return httpx.create_ssl_context()
 
 
 @functools.cache
@@ -83,20 +76,13 @@ class Client(PromotionsApi, VersionBatchApi):
         token: str | None = None,
         *,
         timeout: float = 60.0,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = (url or os.environ.get("CHARTER_URL") or "http://127.0.0.1:8080").rstrip("/")
         token = token or os.environ.get("CHARTER_TOKEN")
         headers = {"User-Agent": "charter-sdk/0.1"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._http = httpx.Client(
-            base_url=self.url + "/api/v1",
-            headers=headers,
-            timeout=timeout,
-            transport=transport,
-            verify=_tls_context(),
-        )
+        self._http = Transport(self.url, "/api/v1", headers, timeout)
 
     def close(self) -> None:
         self._http.close()
@@ -117,13 +103,13 @@ class Client(PromotionsApi, VersionBatchApi):
         json: Any = None,
         params: dict[str, Any] | None = None,
         revision: int | None = None,
-    ) -> httpx.Response:
+    ) -> Response:
         headers = {"If-Match": f'"{revision}"'} if revision is not None else None
         response = self._http.request(
             method,
             path,
-            json=_json(json) if json is not None else None,
-            params=_clean(params) if params else None,  # httpx merges even an empty dict
+            json_body=_json(json) if json is not None else None,
+            params=_clean(params) if params else None,
             headers=headers,
         )
         raise_for_problem(response)
@@ -237,7 +223,7 @@ class Client(PromotionsApi, VersionBatchApi):
     # --- blobs and versions -------------------------------------------------------------------
 
     def blob_exists(self, sha256: str) -> bool:
-        response = self._http.head(f"/blobs/{sha256}")
+        response = self._http.request("HEAD", f"/blobs/{sha256}")
         if response.status_code == 404:
             return False
         raise_for_problem(response)
@@ -262,7 +248,8 @@ class Client(PromotionsApi, VersionBatchApi):
                 if progress:
                     progress(len(chunk))
 
-        response = self._http.put(
+        response = self._http.request(
+            "PUT",
             f"/blobs/{entry.sha256}",
             content=chunks(),
             headers={"Content-Length": str(entry.size), "Content-Type": "application/octet-stream"},
@@ -348,10 +335,9 @@ class Client(PromotionsApi, VersionBatchApi):
             target.parent.mkdir(parents=True, exist_ok=True)
             with self._http.stream("GET", f"/blobs/{entry.sha256}") as response:
                 if not response.is_success:
-                    response.read()
-                    raise_for_problem(response)
+                    raise_for_problem(response.read())
 
-                def chunks(response: httpx.Response = response) -> Iterator[bytes]:
+                def chunks(response: Streamed = response) -> Iterator[bytes]:
                     for chunk in response.iter_bytes(1 << 20):
                         yield chunk
                         if progress:
@@ -476,8 +462,7 @@ class Client(PromotionsApi, VersionBatchApi):
             try:
                 with self._http.stream("GET", "/audit/export") as response:
                     if not response.is_success:
-                        response.read()
-                        raise_for_problem(response)
+                        raise_for_problem(response.read())
                     for chunk in response.iter_bytes(1 << 20):
                         out.write(chunk)
                         if progress:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
+from charter.client.transport import Response
 from charter.domain import errors
 
 BY_STATUS: dict[int, type[errors.CharterError]] = {
@@ -26,7 +25,7 @@ class ApiError(errors.CharterError):
     code = "api_error"
 
 
-def raise_for_problem(response: httpx.Response) -> None:
+def raise_for_problem(response: Response) -> None:
     if response.is_success:
         return
     body: dict[str, Any] = {}

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
@@ -437,7 +436,7 @@ def log_model(
                 registered = _register(sdk, name, facts, artifacts, run, data, extra, progress)
             except BaseException:
                 # The original error matters more than failing to record the failure.
-                with contextlib.suppress(CharterError, OSError, httpx.HTTPError):
+                with contextlib.suppress(CharterError, OSError):
                     sdk.update_run(run, status=RunStatus.FAILED)
                 raise
             step(f"uploaded {', '.join(f'{e.path} ({e.size} bytes)' for e in registered.files)}")

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    import httpx
-
+    from charter.client.transport import Response
     from charter.domain.artifacts import BlobInfo, ManifestEntry
     from charter.domain.common import Page
 
@@ -30,7 +29,7 @@ class ClientPlumbing:
             json: Any = None,
             params: dict[str, Any] | None = None,
             revision: int | None = None,
-        ) -> httpx.Response: ...
+        ) -> Response: ...
         def _one(self, kind: type[T], method: str, path: str, **kwargs: Any) -> T: ...
         def _page(self, kind: type[T], path: str, params: dict[str, Any]) -> Page[T]: ...
         def upload_file(
