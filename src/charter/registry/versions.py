@@ -125,8 +125,7 @@ class VersionJson(NamedTuple):
 
 
 def version_json(db: Database, model: str, version: int) -> VersionJson:
-    with db.rows() as connection:
-        row = driver.fetch_one(connection, _VERSION, {"model": model, "version": version})
+    row = driver.read_one(db.engine, _VERSION, {"model": model, "version": version})
     if row is not None:
         summary, document, environment, revision = row
         return VersionJson(_joined(summary, document, environment), revision)

@@ -91,3 +91,32 @@ def test_a_quick_read_runs_inline_only_on_sqlite_with_an_idle_connection(db: Dat
         assert fresh.quick_read_ready() == fresh.is_sqlite
     finally:
         fresh.dispose()
+
+
+def test_a_one_statement_read_leaves_the_pooled_connection_ready_for_transactions(
+    db: Database,
+) -> None:
+    from sqlalchemy import bindparam, select
+    from sqlalchemy import exc as sa_exc
+
+    from charter.store import driver
+    from charter.store import tables as t
+
+    statement = select(t.AuditHead.size).where(t.AuditHead.id == bindparam("id"))
+    assert driver.read_one(db.engine, statement, {"id": 1}) is not None
+    assert driver.read_one(db.engine, statement, {"id": 2}) is None
+    if not db.is_sqlite:
+        with pytest.raises(sa_exc.DataError):  # as SQLAlchemy raises it: the API's 422
+            driver.read_one(db.engine, statement, {"id": 2**40})
+
+    # The next writer, on the same pooled connection, still gets a transaction it can roll
+    # back (after the failed read above too).
+    def change_then_fail() -> None:
+        with db.transaction() as session:
+            session.execute(text("UPDATE audit_head SET origin = 'changed' WHERE id = 1"))
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError):
+        change_then_fail()
+    with db.rows() as connection:
+        assert connection.execute(text("SELECT origin FROM audit_head")).scalar() != "changed"

@@ -190,13 +190,13 @@ def test_a_page_of_versions_or_one_version_is_one_statement(
         # The point lookup runs on the driver's cursor (store/driver.py): one statement
         # there, none through SQLAlchemy's cursor events.
         looked_up: list[str] = []
-        fetch_one = driver.fetch_one
+        read_one = driver.read_one
 
-        def counting(connection: Any, statement: Any, params: dict[str, Any]) -> Any:
+        def counting(engine: Any, statement: Any, params: dict[str, Any]) -> Any:
             looked_up.append(str(statement))
-            return fetch_one(connection, statement, params)
+            return read_one(engine, statement, params)
 
-        monkeypatch.setattr(driver, "fetch_one", counting)
+        monkeypatch.setattr(driver, "read_one", counting)
         assert versions.get_version(db, "model-0000", 1).files == []
         assert statements == [] and len(looked_up) == 1, (statements, looked_up)
     finally:
