@@ -76,12 +76,6 @@ def require(action: Action) -> Callable[..., object]:
     return dependency
 
 
-def _on_request(
-    actor: Actor, request_id: str | None, client: str | None, user_agent: str | None
-) -> Actor:
-    return replace(actor, request_id=request_id, client_address=client, user_agent=user_agent)
-
-
 def admit_from_memory(
     context: AppContext,
     secret: str,
@@ -92,11 +86,18 @@ def admit_from_memory(
 ) -> Actor | None:
     """`admit` without the database, or None when something must be read (or audited)."""
     found = context.tokens.get(secret)
-    if found is None:
+    # The decision reads only the principal's facts, so the request's fields and the grant
+    # go onto the actor in one copy.
+    granted = None if found is None else allowed_in_memory(context.db, found, action)
+    if found is None or granted is None:
         return None
-    actor = _on_request(found, request_id, client, user_agent)
-    granted = allowed_in_memory(context.db, actor, action)
-    return None if granted is None else replace(actor, authorized_by=granted.note)
+    return replace(
+        found,
+        request_id=request_id,
+        client_address=client,
+        user_agent=user_agent,
+        authorized_by=granted.note,
+    )
 
 
 def admit(
@@ -111,7 +112,7 @@ def admit(
     """Authenticate the token, then ask the policy bundle; the request's id, client and
     user agent go onto the actor that is returned (and audited if denied)."""
     found = context.tokens.authenticate(context.db, secret)
-    actor = _on_request(found, request_id, client, user_agent)
+    actor = replace(found, request_id=request_id, client_address=client, user_agent=user_agent)
     granted = authorize(context.db, actor, action, subject=subject)
     return replace(actor, authorized_by=granted.note)
 

@@ -146,14 +146,15 @@ class LocalBlobStore(BlobStore):
             if final.exists():
                 tmp.unlink()
                 return info
-            final.parent.mkdir(parents=True, exist_ok=True)
+            changed = _make_dirs(final.parent, self.root)
             # Blobs are immutable; read-only mode catches accidental in-place edits.
             os.chmod(tmp, 0o444)
             os.replace(tmp, final)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _fsync_dir(final.parent)
+        for directory in changed:
+            _fsync_dir(directory)
         return info
 
     def put_many(self, blobs: Mapping[str, bytes]) -> None:

@@ -31,10 +31,17 @@ def fetch_one(
 ) -> tuple[Any, ...] | None:
     """The first row of `statement` with `params` (plain values, no type processing: the
     statement's columns must come back as the driver gives them, e.g. text)."""
-    sql, positions = _compiled(statement, connection.dialect)
+    raw = connection.connection.driver_connection
+    return _first_row(raw, connection.dialect, statement, params)
+
+
+def _first_row(
+    raw: Any, dialect: Dialect, statement: ClauseElement, params: dict[str, Any]
+) -> tuple[Any, ...] | None:
+    sql, positions = _compiled(statement, dialect)
     arguments: Any = params if positions is None else [params[name] for name in positions]
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    dbapi_error = connection.dialect.loaded_dbapi.Error
+    cursor = raw.cursor()
+    dbapi_error = dialect.loaded_dbapi.Error
     try:
         cursor.execute(sql, arguments)
         row: tuple[Any, ...] | None = cursor.fetchone()
@@ -58,31 +65,22 @@ def read_one(
     PostgreSQL runs it in autocommit (no BEGIN or ROLLBACK round trip); SQLite's
     connections already are (engine.py issues BEGIN itself).
     """
-    sql, positions = _compiled(statement, engine.dialect)
-    arguments: Any = params if positions is None else [params[name] for name in positions]
     pooled = engine.raw_connection()
     raw: Any = pooled.driver_connection
     postgres = engine.dialect.name == "postgresql"
-    dbapi_error = engine.dialect.loaded_dbapi.Error
     try:
         if postgres:
             raw.autocommit = True
         try:
-            cursor = raw.cursor()
-            try:
-                cursor.execute(sql, arguments)
-                row: tuple[Any, ...] | None = cursor.fetchone()
-            finally:
-                cursor.close()
+            return _first_row(raw, engine.dialect, statement, params)
         finally:
             if postgres and not raw.closed:
                 # Back as the pool hands connections out, whatever happened: a writer that
                 # got an autocommit connection would commit each statement on its own.
                 raw.autocommit = False
-        return row
-    except dbapi_error as exc:
-        if engine.dialect.is_disconnect(exc, pooled.dbapi_connection, None):
+    except sa_exc.DBAPIError as exc:
+        if engine.dialect.is_disconnect(cast(Any, exc.orig), pooled.dbapi_connection, None):
             pooled.invalidate(exc)  # not back into the pool
-        raise sa_exc.DBAPIError.instance(sql, arguments, exc, dbapi_error) from exc
+        raise
     finally:
         pooled.close()

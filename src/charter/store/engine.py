@@ -64,19 +64,16 @@ def _configure_postgresql(engine: Engine) -> None:
 
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:
-    if url.startswith("sqlite"):
+    sqlite = url.startswith("sqlite")
+    if sqlite:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # LIFO: the most recently used connection goes out again, so the busiest one keeps
-        # its page cache warm instead of every pooled connection warming its own in turn.
-        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_use_lifo=True)
-        _configure_sqlite(engine)
-        return engine
-    # LIFO here too: the busiest connections keep their prepared statements (psycopg
-    # prepares a statement on its fifth execution on a connection).
+    # LIFO: the most recently used connection goes out again, so the busiest one keeps its
+    # SQLite page cache and psycopg's prepared statements (made on a statement's fifth
+    # execution on a connection) warm, instead of every pooled connection warming its own.
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_use_lifo=True)
-    _configure_postgresql(engine)
+    (_configure_sqlite if sqlite else _configure_postgresql)(engine)
     return engine
 
 
