@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import uuid
@@ -171,6 +172,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             await run_in_threadpool(ledger.register_key, context.db, SYSTEM_ACTOR, context.signer)
         keeper = asyncio.create_task(keep_audit_log(context))
+        # What starting made (modules, the app, the policy engine) lives as long as the
+        # process; frozen, the collector's full passes skip it, and a request no longer
+        # stalls for one (a full pass over it cost a batch registration 80-150 ms in
+        # about one call of ten).
+        gc.freeze()
         try:
             yield
         finally:

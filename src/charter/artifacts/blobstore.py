@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import os
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
@@ -161,10 +162,14 @@ class LocalBlobStore(BlobStore):
         """Store small payloads under their digests, each as durable as with put_bytes,
         with the waits shared.
 
-        Every digest is checked before anything is written. Then all files are written,
-        all fsynced together, renamed into place, and each directory that changed is
-        fsynced once. Each fsync is a journal commit; issued together, the filesystem
-        folds many into one (100 files of 1 KB: 65-85 -> 48-58 ms on the benchmark machine).
+        Every digest is checked before anything is written. Then all files are written and
+        made durable, renamed into place, and the renames made durable, so a name never
+        points at bytes that a crash could lose (a later upload of the same digest would
+        trust it). On Linux each of the two steps is one syncfs(2) of the store's
+        filesystem instead of an fsync per file and per directory: one journal commit
+        instead of hundreds (100 files of 1 KB: 37-44 -> 14-15 ms, and far less waiting
+        behind a database commit on the same disk). syncfs also writes back whatever else
+        is dirty on that filesystem, which is why single uploads keep their own fsync.
         """
         todo = self._unstored(blobs)
         if not todo:
@@ -179,13 +184,17 @@ class LocalBlobStore(BlobStore):
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
                 os.chmod(tmp_name, 0o444)
+            # Every name below is on tmp_dir's filesystem: os.replace cannot cross one.
+            whole_filesystem = _syncfs(tmp_dir)
             with ThreadPoolExecutor(min(PARALLEL_WRITES, len(written))) as pool:
-                list(pool.map(_fsync_file, [tmp for tmp, _ in written]))
+                if not whole_filesystem:
+                    list(pool.map(_fsync_file, [tmp for tmp, _ in written]))
                 changed: set[Path] = set()
                 for tmp, final in written:
                     changed |= _make_dirs(final.parent, self.root)
                     os.replace(tmp, final)
-                list(pool.map(_fsync_dir, changed))
+                if not _syncfs(tmp_dir):
+                    list(pool.map(_fsync_dir, changed))
         except BaseException:
             for tmp, _ in written:
                 tmp.unlink(missing_ok=True)  # a renamed one is already in place: harmless
@@ -207,6 +216,34 @@ class LocalBlobStore(BlobStore):
         if not path.is_file():
             raise NotFound(f"blob sha256:{sha256} not found")
         return iter_file_chunks(path, chunk_size)
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    """libc's syncfs(2) (Linux), or None where the C library has none."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    return cast(Callable[[int], int], function)
+
+
+_SYNCFS = _load_syncfs()
+
+
+def _syncfs(directory: Path) -> bool:
+    """Make everything written on directory's filesystem durable (syncfs(2), which reports
+    write-back errors since Linux 5.8); False where syncfs is not available."""
+    if _SYNCFS is None:
+        return False
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        if _SYNCFS(fd) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"syncfs {directory}: {os.strerror(error)}")
+    finally:
+        os.close(fd)
+    return True
 
 
 def _fsync_file(path: Path) -> None:

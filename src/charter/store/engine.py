@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import select
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
@@ -63,6 +65,17 @@ def _configure_postgresql(engine: Engine) -> None:
             raise sa_exc.DisconnectionError("the database closed this pooled connection")
 
 
+def json_text(value: Any) -> str:
+    """JSON columns' text: orjson, ~8x faster than json.dumps, which cost a sixth of a batch
+    registration's server time (a version has seven JSON columns). json.dumps takes what
+    orjson refuses (integers past 64 bits, non-string keys), so whatever was storable stays
+    storable."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     sqlite = url.startswith("sqlite")
     if sqlite:
@@ -72,7 +85,13 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     # LIFO: the most recently used connection goes out again, so the busiest one keeps its
     # SQLite page cache and psycopg's prepared statements (made on a statement's fifth
     # execution on a connection) warm, instead of every pooled connection warming its own.
-    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_use_lifo=True)
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_use_lifo=True,
+        json_serializer=json_text,
+    )
     (_configure_sqlite if sqlite else _configure_postgresql)(engine)
     return engine
 

@@ -315,3 +315,61 @@ def test_put_many_failing_midway_leaves_no_temporary_files(
     monkeypatch.setattr("charter.artifacts.blobstore.os.replace", real_replace)
     store.put_many(payloads)
     assert stored_blobs(store) == sorted(payloads)
+
+
+def test_put_many_makes_a_batch_durable_with_two_filesystem_syncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Linux: one syncfs after the bytes are written and before any is renamed into
+    place, one after the renames; no per-file fsync."""
+    from charter.artifacts import blobstore
+
+    assert blobstore._SYNCFS is not None, "Charter runs on Linux, whose libc has syncfs"
+    store = LocalBlobStore(tmp_path)
+    payloads = {sha(data): data for data in (b"one", b"two", b"three")}
+    seen: list[tuple[str, list[str]]] = []
+    real_syncfs = blobstore._SYNCFS
+
+    def recording_syncfs(fd: int) -> int:
+        seen.append(("syncfs", stored_blobs(store)))
+        return real_syncfs(fd)
+
+    monkeypatch.setattr(blobstore, "_SYNCFS", recording_syncfs)
+    monkeypatch.setattr(blobstore, "_fsync_file", lambda path: seen.append(("fsync", [])))
+    store.put_many(payloads)
+    assert seen == [("syncfs", []), ("syncfs", sorted(payloads))]
+    assert stored_blobs(store) == sorted(payloads)
+    assert leftover_uploads(store) == []
+
+
+def test_put_many_without_syncfs_fsyncs_each_file_and_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from charter.artifacts import blobstore
+
+    store = LocalBlobStore(tmp_path)
+    payloads = {sha(data): data for data in (b"one", b"two", b"three")}
+    files: list[Path] = []
+    directories: list[Path] = []
+    monkeypatch.setattr(blobstore, "_SYNCFS", None)
+    monkeypatch.setattr(blobstore, "_fsync_file", files.append)
+    monkeypatch.setattr(blobstore, "_fsync_dir", directories.append)
+    store.put_many(payloads)
+    assert len(files) == 3 and all(f.parent == tmp_path / "incoming" for f in files)
+    assert {store.path_for(d).parent for d in payloads} <= set(directories)
+    assert tmp_path / "sha256" in directories  # it was created, so its parent changed
+    assert stored_blobs(store) == sorted(payloads)
+
+
+def test_put_many_failing_sync_stores_nothing_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from charter.artifacts import blobstore
+
+    store = LocalBlobStore(tmp_path)
+    monkeypatch.setattr(blobstore, "_SYNCFS", lambda fd: -1)
+    monkeypatch.setattr(blobstore.ctypes, "get_errno", lambda: 5)  # EIO
+    with pytest.raises(OSError, match=r"syncfs .*Input/output error"):
+        store.put_many({sha(b"one"): b"one"})
+    assert stored_blobs(store) == []
+    assert leftover_uploads(store) == []
