@@ -46,6 +46,17 @@ from charter.store.tables import utcnow
 _VERSIONS = cast(Table, t.ModelVersion.__table__)
 
 
+Event = tuple[str, str, dict[str, Any]]  # action, subject, change: an audit event to append
+
+
+@dataclass(frozen=True)
+class Inserted:
+    """The new versions, and the audit events that `finish` appends for them."""
+
+    versions: list[ModelVersion]
+    events: list[Event]
+
+
 @dataclass(frozen=True)
 class NewVersion:
     """One version to insert: its locked model, the request and the checked manifest."""
@@ -95,9 +106,22 @@ def create_version(
     with db.transaction() as session:
         # Locking the model serialises version numbering per model.
         m = find_model(session, model, lock=True)
-        version = insert_versions(session, actor, [NewVersion(m, body, manifest)], signer)[0]
-        models.count_new_versions([m])  # its latest version and revision changed
-        return version
+        inserted = insert_versions(session, actor, [NewVersion(m, body, manifest)], signer)
+        finish(session, actor, [m], inserted.events)
+        return inserted.versions[0]
+
+
+def finish(
+    session: Session, actor: Actor, locked: Sequence[t.Model], events: Sequence[Event]
+) -> None:
+    """Patch the models' documents (their latest version and revision changed), then
+    append the events: last, because the log's head is one row that every writer locks
+    until it commits. On PostgreSQL two registrations then do all their other work side
+    by side (four concurrent batches of 100 over HTTP: 1,130-1,170 -> 1,290-1,450
+    versions/s)."""
+    models.count_new_versions(locked)
+    session.flush()
+    audit.append_many(session, actor, events)
 
 
 def _distinct(refs: list[DatasetVersionRef]) -> list[DatasetVersionRef]:
@@ -172,11 +196,11 @@ def insert_versions(
     new: Sequence[NewVersion],
     signer: Ed25519PrivateKey | None,
     where: Callable[[int], str] = _no_prefix,
-) -> list[ModelVersion]:
+) -> Inserted:
     """Insert the next version of each item's locked model, in order, with its tags,
-    lineage, `version.create` event and (with `signer`) signature, in the caller's
-    transaction. An item may name an earlier item's version as its parent. The caller
-    updates the models' documents afterwards (`models.count_new_versions`). A bad item raises
+    lineage and (with `signer`) signature, in the caller's transaction, and return the
+    versions with their `version.create` (and signature) events. An item may name an
+    earlier item's version as its parent. The caller then calls `finish`. A bad item raises
     InvalidInput prefixed with `where(index)`; the caller's transaction then rolls back.
     Models of the 'unacceptable' tier may still register versions, so the record
     exists; deployment gates refuse them later.
@@ -278,7 +302,7 @@ def insert_versions(
         if run_id is not None:
             edges.append((lineage.node(NodeKind.RUN, run_id), target, PRODUCED))
     lineage.add_edges(session, edges)
-    events: list[tuple[str, str, dict[str, Any]]] = [
+    events: list[Event] = [
         (
             "version.create",
             f"model:{v.model}@{v.version}",
@@ -303,5 +327,4 @@ def insert_versions(
             ],
             now,
         )
-    audit.append_many(session, actor, events)
-    return versions
+    return Inserted(versions, events)

@@ -7,7 +7,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from charter.artifacts.blobstore import BlobStore
-from charter.audit import log as audit
 from charter.domain.artifacts import Manifest
 from charter.domain.enums import Action
 from charter.domain.errors import InvalidInput
@@ -81,11 +80,6 @@ def register_versions(
             raise InvalidInput(_where(batch, index) + exc.message) from exc
     with db.transaction() as session:
         locked = _models(session, batch, names, lock=True)
-        audit.append_many(
-            session,
-            actor,
-            [("blob.upload", f"blob:{d}", {"size": len(data)}) for d, data in contents.items()],
-        )
         new = [
             registration.NewVersion(locked[item.model], item, manifest)
             for item, manifest in zip(batch.versions, manifests, strict=True)
@@ -93,8 +87,12 @@ def register_versions(
         inserted = registration.insert_versions(
             session, actor, new, signer, lambda index: _where(batch, index)
         )
-        # Once per model, however many versions it gained.
-        models.count_new_versions(list(locked.values()))
+        uploads: list[registration.Event] = [
+            ("blob.upload", f"blob:{d}", {"size": len(data)}) for d, data in contents.items()
+        ]
+        registration.finish(session, actor, list(locked.values()), uploads + inserted.events)
     return VersionBatchResult(
-        items=[ModelVersionSummary.model_validate(v, from_attributes=True) for v in inserted]
+        items=[
+            ModelVersionSummary.model_validate(v, from_attributes=True) for v in inserted.versions
+        ]
     )
