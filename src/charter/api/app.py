@@ -182,6 +182,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             keeper.cancel()
             await run_in_threadpool(context.sampler.flush, context.db, True)
+            if context.db.loop_reads is not None:
+                await context.db.loop_reads.close()
             context.db.dispose()
 
     app = FastAPI(

@@ -20,10 +20,12 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(statement: ClauseElement, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
-    compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
-    positions = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-    return str(compiled), positions
+def compiled(statement: ClauseElement, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
+    """The statement's SQL for `dialect`, and the order of its positional parameters
+    (None when the driver takes them by name); built once per statement and dialect."""
+    result = cast(SQLCompiler, statement.compile(dialect=dialect))
+    positions = tuple(result.positiontup) if result.positiontup is not None else None
+    return str(result), positions
 
 
 def fetch_one(
@@ -38,7 +40,7 @@ def fetch_one(
 def _first_row(
     raw: Any, dialect: Dialect, statement: ClauseElement, params: dict[str, Any]
 ) -> tuple[Any, ...] | None:
-    sql, positions = _compiled(statement, dialect)
+    sql, positions = compiled(statement, dialect)
     arguments: Any = params if positions is None else [params[name] for name in positions]
     cursor = raw.cursor()
     dbapi_error = dialect.loaded_dbapi.Error

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from charter.domain.errors import Conflict
+from charter.store.loop_reads import LoopReads
 
 # SQLSTATE 23505 on PostgreSQL; SQLite names the constraint in its message.
 _UNIQUE_MARKERS = ("23505", "UNIQUE constraint failed", "duplicate key value")
@@ -118,6 +119,8 @@ class Database:
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         self._read = sessionmaker(self._read_engine, expire_on_commit=False)
+        # PostgreSQL's hottest reads, from an event loop (None on SQLite: quick_read_ready).
+        self.loop_reads = None if self.is_sqlite else LoopReads(self.engine)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
-from starlette.concurrency import run_in_threadpool
 
 from charter.api.deps import Context, IfMatch, require
 from charter.api.params import Cursor, Limit, NameQuery, ShortQuery, TagFilters, VersionPath
@@ -192,14 +191,7 @@ def search_versions(
 async def get_version(
     context: Context, name: Name, version: VersionPath, actor: Reader
 ) -> Response:
-    # On SQLite this is one indexed read from the connection's page cache (~50 us), less
-    # than the worker-thread hop around it, so it runs on the event loop (readers never wait
-    # for SQLite's writer in WAL mode). On PostgreSQL it is a network round trip, which must
-    # not hold the loop.
-    if context.db.quick_read_ready():
-        found = versions.version_json(context.db, name, version)
-    else:
-        found = await run_in_threadpool(versions.version_json, context.db, name, version)
+    found = await versions.version_json_on_loop(context.db, name, version)
     return json_text_response(found.text, headers={"ETag": f'"{found.revision}"'})
 
 
