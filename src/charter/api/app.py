@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import re
@@ -21,6 +22,7 @@ from charter.access.token_cache import TokenCache
 from charter.api import errors
 from charter.api.context import AppContext
 from charter.api.deps import ACTION_ATTR, get_context
+from charter.api.fast_lookup import VersionLookupFastPath
 from charter.api.routes import (
     audit,
     blobs,
@@ -127,6 +129,17 @@ class RequestIdMiddleware:
             await response(scope, receive, send_with_id)
 
 
+@functools.cache
+def _freeze_what_starting_made() -> None:
+    """What starting made (modules, the app, the policy engine) lives as long as the
+    process; frozen, the collector's full passes skip it, and a request no longer stalls
+    for one (a full pass over it cost a batch registration 80-150 ms in about one call of
+    ten). Collected first, so no garbage is frozen with it; once per process, because
+    tests start many apps in one."""
+    gc.collect()
+    gc.freeze()
+
+
 async def keep_audit_log(context: AppContext, tick: float = 1.0) -> None:
     """Sign checkpoints when due and write out windows of anonymous attempts, forever.
 
@@ -172,11 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             await run_in_threadpool(ledger.register_key, context.db, SYSTEM_ACTOR, context.signer)
         keeper = asyncio.create_task(keep_audit_log(context))
-        # What starting made (modules, the app, the policy engine) lives as long as the
-        # process; frozen, the collector's full passes skip it, and a request no longer
-        # stalls for one (a full pass over it cost a batch registration 80-150 ms in
-        # about one call of ten).
-        gc.freeze()
+        _freeze_what_starting_made()
         try:
             yield
         finally:
@@ -222,6 +231,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Starlette's 405 names only the first route that matched the path; keep every one.
     app.state.route_methods = route_methods
 
+    # Inside the request-id middleware (added last, so outermost): its answers carry the
+    # id, and its errors are answered like every other route's.
+    app.add_middleware(VersionLookupFastPath, context=context)
     app.add_middleware(RequestIdMiddleware)
 
     return app
