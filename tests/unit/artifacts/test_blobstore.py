@@ -27,6 +27,10 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# Three small payloads by digest, for the batch tests.
+THREE = {sha(data): data for data in (b"one", b"two", b"three")}
+
+
 @pytest.fixture(params=["local", "memory"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     if request.param == "local":
@@ -295,7 +299,7 @@ def test_put_many_failing_midway_leaves_no_temporary_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = LocalBlobStore(tmp_path)
-    payloads = {sha(data): data for data in (b"one", b"two", b"three")}
+    payloads = THREE
     replaced: list[str] = []
     real_replace = os.replace
 
@@ -326,7 +330,7 @@ def test_put_many_makes_a_batch_durable_with_two_filesystem_syncs(
 
     assert blobstore._SYNCFS is not None, "Charter runs on Linux, whose libc has syncfs"
     store = LocalBlobStore(tmp_path)
-    payloads = {sha(data): data for data in (b"one", b"two", b"three")}
+    payloads = THREE
     seen: list[tuple[str, list[str]]] = []
     real_syncfs = blobstore._SYNCFS
 
@@ -348,7 +352,7 @@ def test_put_many_without_syncfs_fsyncs_each_file_and_directory(
     from charter.artifacts import blobstore
 
     store = LocalBlobStore(tmp_path)
-    payloads = {sha(data): data for data in (b"one", b"two", b"three")}
+    payloads = THREE
     files: list[Path] = []
     directories: list[Path] = []
     monkeypatch.setattr(blobstore, "_SYNCFS", None)
