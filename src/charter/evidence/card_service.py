@@ -68,7 +68,7 @@ def generate(
 ) -> Evidence:
     _authorized(db, actor, model, version)
     with db.transaction() as session:
-        m, mv = find_version(session, model, version)
+        m, mv = find_version(session, model, version, lock=True)
         training, pii = _training(session, mv)
         facts = {
             "model": m.name,

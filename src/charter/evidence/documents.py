@@ -61,7 +61,7 @@ def attach(
         target = version_resource(models.resource_of(m), mv.version, mv.author, mv.stage)
     authorize(db, actor, Action.EVIDENCE_WRITE, target, subject=f"model:{model}@{version}")
     with db.transaction() as session:
-        m, mv = find_version(session, model, version)
+        m, mv = find_version(session, model, version, lock=True)
         row = t.Evidence(
             version_id=mv.id,
             kind=body.kind.value,

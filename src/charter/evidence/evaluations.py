@@ -82,7 +82,7 @@ def evaluate(
         except ValueError as exc:
             raise InvalidInput(f"{model}@{version} cannot be evaluated: {exc}") from None
     with db.transaction() as session:
-        m, mv = find_version(session, model, version)
+        m, mv = find_version(session, model, version, lock=True)
         rows = [
             _record(
                 session,

@@ -14,7 +14,7 @@ from charter.evidence import contents, pii_scan
 from charter.gates import promotions
 from charter.gates.engine import Gate
 from charter.registry import lineage
-from charter.registry.common import find_dataset_version
+from charter.registry.common import find_dataset_version, lock_models
 from charter.store import tables as t
 from charter.store.engine import Database
 
@@ -65,6 +65,21 @@ def scan(
         )
         session.add(row)
         lineage.link_evidence(session, row)
+        node = lineage.node(NodeKind.DATASET_VERSION, dv.id)
+        targets = (
+            session.execute(
+                select(t.LineageEdge.target).where(
+                    t.LineageEdge.source == node, t.LineageEdge.relation == "trained_on"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        found_versions = (session.get(t.ModelVersion, int(n.split(":", 1)[1])) for n in targets)
+        trained_versions = [mv for mv in found_versions if mv is not None]
+        # The scan may let their promotions execute: their models are locked before the
+        # event is appended (lock order: registry/common.lock_models).
+        locked = {m.id: m for m in lock_models(session, [v.model_id for v in trained_versions])}
         audit.append(
             session,
             actor,
@@ -72,17 +87,8 @@ def scan(
             f"dataset:{dataset}@{version}",
             {"id": row.id, "rows_scanned": report["rows_scanned"], "pii_columns": found},
         )
-        node = lineage.node(NodeKind.DATASET_VERSION, dv.id)
-        trained = session.execute(
-            select(t.LineageEdge.target).where(
-                t.LineageEdge.source == node, t.LineageEdge.relation == "trained_on"
-            )
-        ).scalars()
-        for target in list(trained):
-            mv = session.get(t.ModelVersion, int(target.split(":", 1)[1]))
-            m = session.get(t.Model, mv.model_id) if mv is not None else None
-            if mv is not None and m is not None:
-                promotions.reevaluate_open(db, session, gate, actor, m, mv)
+        for mv in trained_versions:
+            promotions.reevaluate_open(db, session, gate, actor, locked[mv.model_id], mv)
         return _schema(row, dataset, version)
 
 

@@ -103,7 +103,7 @@ def submit(
 ) -> Evidence:
     """Record the author's own signature of a version, after checking it."""
     with db.transaction() as session:
-        m, mv = find_version(session, model, version)
+        m, mv = find_version(session, model, version, lock=True)
         if mv.author != actor.name:
             raise PermissionDenied(
                 f"only {mv.author!r}, who registered {model}@{version}, signs it with their key"

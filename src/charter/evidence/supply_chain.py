@@ -121,7 +121,7 @@ def produce_bom(
     """Generate and store the version's CycloneDX ML-BOM (validated), as evidence."""
     _authorized(db, actor, model, version)
     with db.transaction() as session:
-        m, mv = find_version(session, model, version)
+        m, mv = find_version(session, model, version, lock=True)
         part = mlbom.ModelPart(
             model=m.name,
             version=mv.version,
@@ -167,7 +167,7 @@ def scan(db: Database, gate: Gate, actor: Actor, model: str, version: int) -> t.
     """Match the version's environment against the imported advisories, as evidence."""
     _authorized(db, actor, model, version)
     with db.transaction() as session:
-        m, mv = find_version(session, model, version)
+        m, mv = find_version(session, model, version, lock=True)
         row = _scan(session, actor, m, mv, _advisories(session))
         promotions.reevaluate_open(db, session, gate, actor, m, mv)
         return row

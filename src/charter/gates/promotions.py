@@ -326,7 +326,9 @@ def decide(
         row = _open_row(session, request_id)
         mv = session.get(t.ModelVersion, row.version_id)
         assert mv is not None  # a foreign key guarantees it
-        m = session.get(t.Model, mv.model_id)
+        # Locked before the first event: an approval may execute the promotion, which
+        # updates the model (lock order: registry/common.lock_models).
+        m = session.get(t.Model, mv.model_id, with_for_update={"key_share": True})
         assert m is not None
         if verdict == Verdict.APPROVE and actor.name in (authors(session, mv)[1] | {mv.author}):
             raise PermissionDenied(sod)
@@ -408,7 +410,7 @@ def evaluate(db: Database, gate: Gate, actor: Actor, request_id: int) -> Promoti
         row = _open_row(session, request_id)
         mv = session.get(t.ModelVersion, row.version_id)
         assert mv is not None
-        m = session.get(t.Model, mv.model_id)
+        m = session.get(t.Model, mv.model_id, with_for_update={"key_share": True})  # as in decide
         assert m is not None
         evaluation = _advance(db, session, gate, actor, m, mv, row, known)
         audit.append(

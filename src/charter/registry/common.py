@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
@@ -13,22 +15,28 @@ from charter.store import tables as t
 def find_model(session: Session, name: str, *, lock: bool = False) -> t.Model:
     query = select(t.Model).where(t.Model.name == name)
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)  # see lock_models
     row = session.execute(query).scalar_one_or_none()
     if row is None:
         raise NotFound(f"no model named '{name}'; list models with GET /api/v1/models")
     return row
 
 
-def find_version(session: Session, model: str, version: int) -> tuple[t.Model, t.ModelVersion]:
-    found = session.execute(
+def find_version(
+    session: Session, model: str, version: int, *, lock: bool = False
+) -> tuple[t.Model, t.ModelVersion]:
+    """The model and its version; `lock` locks the model's row for the transaction (see
+    `lock_models` for why a writer that may change the model takes it first)."""
+    query = (
         select(t.Model, t.ModelVersion)
         .outerjoin(
             t.ModelVersion,
             (t.ModelVersion.model_id == t.Model.id) & (t.ModelVersion.version == version),
         )
         .where(t.Model.name == model)
-    ).first()
+    )
+    locked = query.with_for_update(of=t.Model, key_share=True)  # see lock_models
+    found = session.execute(locked if lock else query).first()
     if found is None:
         raise NotFound(f"no model named '{model}'; list models with GET /api/v1/models")
     m, row = found
@@ -89,3 +97,23 @@ def check_revision(kind: str, name: str, current: int, expected: int) -> None:
             f"{kind} '{name}' changed since revision {expected} (now {current}); "
             "fetch it again and reapply your change"
         )
+
+
+def lock_models(session: Session, ids: Iterable[int]) -> list[t.Model]:
+    """Lock these models' rows, in name order, for the transaction.
+
+    Lock order, to keep PostgreSQL free of deadlocks: model rows first, in name order
+    (as a batch registration takes them), the audit log's head last (every writer
+    appends its events at the end or after its model locks). A transaction that may
+    change a model (a promotion that executes updates its document) therefore locks the
+    model before it appends its first event.
+
+    The lock is FOR NO KEY UPDATE on PostgreSQL: writers of one model still queue, but a
+    row that merely refers to the model (its foreign key check takes FOR KEY SHARE) does
+    not wait for them, so such inserts cannot close a cycle with the log's head.
+    """
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    query = select(t.Model).where(t.Model.id.in_(wanted)).order_by(t.Model.name)
+    return list(session.execute(query.with_for_update(key_share=True)).scalars())

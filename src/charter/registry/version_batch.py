@@ -30,7 +30,10 @@ def _models(
     batches never wait on each other in opposite orders)."""
     query = select(t.Model).where(t.Model.name.in_(names)).order_by(t.Model.name)
     found = {
-        m.name: m for m in session.execute(query.with_for_update() if lock else query).scalars()
+        m.name: m
+        for m in session.execute(
+            query.with_for_update(key_share=True) if lock else query  # see common.lock_models
+        ).scalars()
     }
     for index, item in enumerate(batch.versions):
         if item.model not in found:

@@ -4,20 +4,24 @@ expiry, facts that change while a request is open, and concurrent approvals."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
+from charter.audit import log as audit
 from charter.domain.enums import Role, Stage
 from charter.domain.errors import Conflict, PermissionDenied
 from charter.domain.evidence import EvidenceKind
 from charter.domain.gates import Promotion, PromotionCreate, PromotionStatus, Verdict
-from charter.domain.identity import Actor
+from charter.domain.identity import SYSTEM_ACTOR, Actor
 from charter.domain.registry import ModelCreate, ModelUpdate, RunCreate
 from charter.gates import promotions, records
 from charter.registry import models, runs, versions
+from charter.registry.common import find_model
 from charter.store import tables as t
+from charter.store.engine import Database
 from charter.store.tables import utcnow
 from tests.unit.gates.conftest import World
 
@@ -305,6 +309,54 @@ def test_concurrent_last_approvals_execute_once(world: World) -> None:
     with world.db.reading() as session:
         moves = session.execute(select(func.count()).select_from(t.StageTransition)).scalar()
     assert moves == 1
+    assert len(world.events("promotion.execute")) == 1
+
+
+def _wait_until_someone_waits_for_a_lock(db: Database) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with db.rows() as connection:
+            waiting = connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar()
+        if waiting:
+            return
+        time.sleep(0.02)
+    raise AssertionError("nobody ended up waiting for a lock")
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # SQLite's single writer cannot deadlock
+def test_an_executing_approval_queues_behind_a_registration_without_deadlock(
+    world: World,
+) -> None:
+    """Lock order: model rows before the audit log's head. A registration locks its model
+    first and appends its events last; an approval that will execute the promotion (and
+    so update the model) must queue for the model before it takes the head, or the two
+    wait for each other until PostgreSQL aborts one."""
+    opened = open_(world)
+    world.complete()
+    approve(world, "olga", opened.id)
+    approve(world, "vic", opened.id)  # the next approval executes the promotion
+    errors: list[Exception] = []
+
+    def last_approval() -> None:
+        try:
+            approve(world, "val", opened.id)
+        except Exception as exc:
+            errors.append(exc)
+
+    approver = threading.Thread(target=last_approval)
+    with world.db.transaction() as session:
+        find_model(session, "credit", lock=True)  # what a registration takes first
+        approver.start()
+        _wait_until_someone_waits_for_a_lock(world.db)
+        audit.append(session, SYSTEM_ACTOR, "version.create", "model:credit@2", {})  # ...and last
+    approver.join(timeout=30)
+    assert errors == []
+    assert records.get_request(world.db, opened.id).status == PromotionStatus.EXECUTED
     assert len(world.events("promotion.execute")) == 1
 
 
