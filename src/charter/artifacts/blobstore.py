@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import os
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 import fsspec
 
+from charter.artifacts import syncfs
 from charter.artifacts.manifest import CHUNK_SIZE, iter_file_chunks
 from charter.domain.artifacts import BlobInfo, is_sha256_hex
 from charter.domain.errors import IntegrityError, InvalidInput, NotFound
@@ -165,40 +165,50 @@ class LocalBlobStore(BlobStore):
         Every digest is checked before anything is written. Then all files are written and
         made durable, renamed into place, and the renames made durable, so a name never
         points at bytes that a crash could lose (a later upload of the same digest would
-        trust it). On Linux each of the two steps is one syncfs(2) of the store's
-        filesystem instead of an fsync per file and per directory: one journal commit
-        instead of hundreds (100 files of 1 KB: 37-44 -> 14-15 ms, and far less waiting
-        behind a database commit on the same disk). syncfs also writes back whatever else
-        is dirty on that filesystem, which is why single uploads keep their own fsync.
+        trust it). On a local disk under Linux 5.8+ each of the two steps is one syncfs(2)
+        of the store's filesystem instead of an fsync per file and per directory: one
+        journal commit instead of hundreds (100 files of 1 KB: 37-44 -> 14-15 ms, and far
+        less waiting behind a database commit on the same disk); see syncfs.py for when.
+        syncfs also writes back whatever else is dirty on that filesystem, which is why
+        single uploads keep their own fsync.
         """
         todo = self._unstored(blobs)
         if not todo:
             return
         tmp_dir = self.root / "incoming"
         tmp_dir.mkdir(parents=True, exist_ok=True)
+        # Opened before any byte is written: syncfs then reports any write-back error
+        # since, ours included, whoever else syncs the filesystem first (syncfs.py).
+        fd = os.open(tmp_dir, os.O_RDONLY) if syncfs.usable(tmp_dir) else None
         written: list[tuple[Path, Path]] = []
         try:
             for digest, data in todo.items():
-                fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+                tmp_fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
                 written.append((Path(tmp_name), self.path_for(digest)))
-                with os.fdopen(fd, "wb") as fh:
+                with os.fdopen(tmp_fd, "wb") as fh:
                     fh.write(data)
                 os.chmod(tmp_name, 0o444)
             # Every name below is on tmp_dir's filesystem: os.replace cannot cross one.
-            whole_filesystem = _syncfs(tmp_dir)
             with ThreadPoolExecutor(min(PARALLEL_WRITES, len(written))) as pool:
-                if not whole_filesystem:
+                if fd is None:
                     list(pool.map(_fsync_file, [tmp for tmp, _ in written]))
+                else:
+                    syncfs.sync(fd, tmp_dir)
                 changed: set[Path] = set()
                 for tmp, final in written:
                     changed |= _make_dirs(final.parent, self.root)
                     os.replace(tmp, final)
-                if not _syncfs(tmp_dir):
+                if fd is None:
                     list(pool.map(_fsync_dir, changed))
+                else:
+                    syncfs.sync(fd, tmp_dir)
         except BaseException:
             for tmp, _ in written:
                 tmp.unlink(missing_ok=True)  # a renamed one is already in place: harmless
             raise
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
@@ -216,34 +226,6 @@ class LocalBlobStore(BlobStore):
         if not path.is_file():
             raise NotFound(f"blob sha256:{sha256} not found")
         return iter_file_chunks(path, chunk_size)
-
-
-def _load_syncfs() -> Callable[[int], int] | None:
-    """libc's syncfs(2) (Linux), or None where the C library has none."""
-    try:
-        function = ctypes.CDLL(None, use_errno=True).syncfs
-    except (AttributeError, OSError):
-        return None
-    function.argtypes = [ctypes.c_int]
-    return cast(Callable[[int], int], function)
-
-
-_SYNCFS = _load_syncfs()
-
-
-def _syncfs(directory: Path) -> bool:
-    """Make everything written on directory's filesystem durable (syncfs(2), which reports
-    write-back errors since Linux 5.8); False where syncfs is not available."""
-    if _SYNCFS is None:
-        return False
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        if _SYNCFS(fd) != 0:
-            error = ctypes.get_errno()
-            raise OSError(error, f"syncfs {directory}: {os.strerror(error)}")
-    finally:
-        os.close(fd)
-    return True
 
 
 def _fsync_file(path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from charter.artifacts import syncfs
 from charter.artifacts.blobstore import (
     BlobStore,
     FsspecBlobStore,
@@ -324,25 +325,35 @@ def test_put_many_failing_midway_leaves_no_temporary_files(
 def test_put_many_makes_a_batch_durable_with_two_filesystem_syncs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On Linux: one syncfs after the bytes are written and before any is renamed into
-    place, one after the renames; no per-file fsync."""
+    """On a local disk under Linux 5.8+: one syncfs after the bytes are written and before
+    any is renamed into place, one after the renames, both through a descriptor opened
+    before the first byte was written; no per-file fsync."""
     from charter.artifacts import blobstore
 
-    assert blobstore._SYNCFS is not None, "Charter runs on Linux, whose libc has syncfs"
+    assert syncfs.usable(tmp_path), "the test machine's disk is a local ext4 on Linux 6"
     store = LocalBlobStore(tmp_path)
-    payloads = THREE
     seen: list[tuple[str, list[str]]] = []
-    real_syncfs = blobstore._SYNCFS
+    opened: list[int] = []
+    real_open, real_sync = os.open, syncfs.sync
 
-    def recording_syncfs(fd: int) -> int:
+    def recording_open(path: str | Path, flags: int, *args: int) -> int:
+        fd = real_open(path, flags, *args)
+        if Path(path) == tmp_path / "incoming":
+            opened.append(fd)
+            seen.append(("open incoming", stored_blobs(store)))
+        return fd
+
+    def recording_sync(fd: int, what: Path) -> None:
+        assert fd == opened[0]
         seen.append(("syncfs", stored_blobs(store)))
-        return real_syncfs(fd)
+        real_sync(fd, what)
 
-    monkeypatch.setattr(blobstore, "_SYNCFS", recording_syncfs)
+    monkeypatch.setattr(blobstore.os, "open", recording_open)
+    monkeypatch.setattr(syncfs, "sync", recording_sync)
     monkeypatch.setattr(blobstore, "_fsync_file", lambda path: seen.append(("fsync", [])))
-    store.put_many(payloads)
-    assert seen == [("syncfs", []), ("syncfs", sorted(payloads))]
-    assert stored_blobs(store) == sorted(payloads)
+    store.put_many(THREE)
+    assert seen == [("open incoming", []), ("syncfs", []), ("syncfs", sorted(THREE))]
+    assert stored_blobs(store) == sorted(THREE)
     assert leftover_uploads(store) == []
 
 
@@ -352,28 +363,48 @@ def test_put_many_without_syncfs_fsyncs_each_file_and_directory(
     from charter.artifacts import blobstore
 
     store = LocalBlobStore(tmp_path)
-    payloads = THREE
     files: list[Path] = []
     directories: list[Path] = []
-    monkeypatch.setattr(blobstore, "_SYNCFS", None)
+    monkeypatch.setattr(syncfs, "usable", lambda directory: False)
     monkeypatch.setattr(blobstore, "_fsync_file", files.append)
     monkeypatch.setattr(blobstore, "_fsync_dir", directories.append)
-    store.put_many(payloads)
+    store.put_many(THREE)
     assert len(files) == 3 and all(f.parent == tmp_path / "incoming" for f in files)
-    assert {store.path_for(d).parent for d in payloads} <= set(directories)
+    assert {store.path_for(d).parent for d in THREE} <= set(directories)
     assert tmp_path / "sha256" in directories  # it was created, so its parent changed
-    assert stored_blobs(store) == sorted(payloads)
+    assert stored_blobs(store) == sorted(THREE)
 
 
 def test_put_many_failing_sync_stores_nothing_and_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from charter.artifacts import blobstore
-
     store = LocalBlobStore(tmp_path)
-    monkeypatch.setattr(blobstore, "_SYNCFS", lambda fd: -1)
-    monkeypatch.setattr(blobstore.ctypes, "get_errno", lambda: 5)  # EIO
+    monkeypatch.setattr(syncfs, "SYNCFS", lambda fd: -1)
+    monkeypatch.setattr(syncfs.ctypes, "get_errno", lambda: 5)  # EIO
     with pytest.raises(OSError, match=r"syncfs .*Input/output error"):
         store.put_many({sha(b"one"): b"one"})
     assert stored_blobs(store) == []
     assert leftover_uploads(store) == []
+
+
+MOUNTINFO = """\
+22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+30 22 0:26 / /proc rw,nosuid shared:12 - proc proc rw
+41 22 0:35 / /mnt/my\\040disk rw,relatime shared:20 - xfs /dev/vdb rw
+42 22 0:36 / /mnt/bucket rw,nosuid shared:21 - fuse.s3fs s3fs rw
+43 42 0:37 / /mnt/bucket/cache rw shared:22 - tmpfs tmpfs rw
+"""
+
+
+def test_syncfs_is_used_only_on_local_disks_of_kernels_that_report_errors() -> None:
+    kind = syncfs.filesystem_type
+    assert kind(Path("/srv/blobs"), MOUNTINFO) == "ext4"
+    assert kind(Path("/mnt/my disk/blobs"), MOUNTINFO) == "xfs"  # mount points are escaped
+    assert kind(Path("/mnt/bucket/blobs"), MOUNTINFO) == "fuse.s3fs"
+    assert kind(Path("/mnt/bucket/cache/x"), MOUNTINFO) == "tmpfs"  # the longest mount point
+    assert kind(Path("/mnt/bucketful"), MOUNTINFO) == "ext4"  # a prefix, not a parent
+    assert "fuse.s3fs" not in syncfs.LOCAL_FILESYSTEMS
+    assert syncfs.kernel_reports_errors("5.8.0-1-amd64")
+    assert syncfs.kernel_reports_errors("6.18.44-fc-v1252")
+    assert not syncfs.kernel_reports_errors("5.4.0-150-generic")
+    assert not syncfs.kernel_reports_errors("4.19.0")
