@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from charter.api.context import AppContext
@@ -84,11 +85,9 @@ class VersionLookupFastPath:
 
 
 def _bearer(authorization: str | None) -> str | None:
-    """The token as FastAPI's HTTPBearer reads it from the header, or None."""
-    if not authorization:
-        return None
-    scheme, _, credentials = authorization.partition(" ")
-    credentials = credentials.strip()
-    if not scheme or not credentials or scheme.lower() != "bearer":
+    """The token as FastAPI's HTTPBearer reads it from the header (its own parser), or
+    None where HTTPBearer would find none."""
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    if not (authorization and scheme and credentials) or scheme.lower() != "bearer":
         return None
     return credentials

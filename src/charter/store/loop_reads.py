@@ -9,6 +9,7 @@ API's one error mapping answers them.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import psycopg
@@ -19,56 +20,73 @@ from sqlalchemy.sql import ClauseElement
 from charter.store.driver import compiled
 
 
-class LoopReads:
-    """Autocommit AsyncConnections made as needed; at most `keep` are kept idle."""
+class _Lost(Exception):
+    """A kept connection the server had closed (a restart, an idle timeout)."""
 
-    def __init__(self, engine: Engine, keep: int = 4) -> None:
+
+class LoopReads:
+    """Autocommit AsyncConnections, made as needed and kept: at most `size` exist, and a
+    read waits for one of them rather than open another (a burst of lookups must not
+    exhaust the server's connection slots)."""
+
+    def __init__(self, engine: Engine, size: int = 4) -> None:
         self._dialect = engine.dialect
-        self._conninfo = engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False
-        )
-        self._keep = keep
+        # The connect arguments the engine itself uses (hosts, ports, TLS, adapters).
+        args, self._connect_args = engine.dialect.create_connect_args(engine.url)
+        if args:
+            raise ValueError(f"unexpected positional connect arguments for {engine.url!r}")
+        self._slots = asyncio.Semaphore(size)
         self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._closed = False
 
     async def read_one(
         self, statement: ClauseElement, params: dict[str, Any]
     ) -> tuple[Any, ...] | None:
         sql, positions = compiled(statement, self._dialect)
         arguments: Any = params if positions is None else [params[name] for name in positions]
-        while self._idle:
-            connection = self._idle.pop()
-            if connection.closed:
-                continue
+        async with self._slots:
+            while self._idle:
+                connection = self._idle.pop()
+                if connection.closed:
+                    continue
+                try:
+                    return await self._read(connection, sql, arguments, kept=True)
+                except _Lost:
+                    continue  # the read is safe to repeat, on another connection
             try:
-                return await self._read(connection, sql, arguments)
-            except sa_exc.OperationalError:
-                # The server closed the idle connection (a restart, an idle timeout): the
-                # read itself is safe to repeat, on a fresh connection.
-                continue
-        connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
-        return await self._read(connection, sql, arguments)
+                connection = await psycopg.AsyncConnection.connect(
+                    **self._connect_args, autocommit=True
+                )
+            except psycopg.Error as exc:
+                raise sa_exc.DBAPIError.instance(sql, arguments, exc, psycopg.Error) from exc
+            return await self._read(connection, sql, arguments, kept=False)
 
     async def _read(
-        self, connection: psycopg.AsyncConnection[Any], sql: str, arguments: Any
+        self, connection: psycopg.AsyncConnection[Any], sql: str, arguments: Any, *, kept: bool
     ) -> tuple[Any, ...] | None:
         try:
             async with connection.cursor() as cursor:
                 await cursor.execute(sql, arguments)
                 row: tuple[Any, ...] | None = await cursor.fetchone()
         except psycopg.Error as exc:
+            lost = connection.broken
             await connection.close()
+            if lost and kept:
+                raise _Lost from exc
             raise sa_exc.DBAPIError.instance(sql, arguments, exc, psycopg.Error) from exc
         except BaseException:
             # Cancelled mid-read: what the connection holds is unknown, so it goes.
             await connection.close()
             raise
-        if len(self._idle) < self._keep:
-            self._idle.append(connection)
-        else:
+        if self._closed:
             await connection.close()
+        else:
+            self._idle.append(connection)  # within the bound: this read held a slot
         return row
 
     async def close(self) -> None:
+        """Close the kept connections; reads still under way close theirs when done."""
+        self._closed = True
         idle, self._idle = self._idle, []
         for connection in idle:
             await connection.close()

@@ -17,6 +17,7 @@ from charter.domain.errors import NotFound
 from charter.domain.registry import ModelCreate, ModelVersionCreate
 from charter.registry import models, registration, versions
 from charter.store.engine import Database
+from charter.store.loop_reads import LoopReads
 from tests.conftest import Admin
 
 
@@ -80,3 +81,30 @@ def test_postgresql_loop_connections_are_reused_and_replaced_when_closed(
         assert reads._idle == []
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_postgresql_loop_reads_never_open_more_than_their_bound(db: Database) -> None:
+    reads = LoopReads(db.engine, size=2)
+    slow = text("SELECT pg_backend_pid(), pg_sleep(0.05)")
+
+    async def burst() -> set[int]:
+        rows = await asyncio.gather(*(reads.read_one(slow, {}) for _ in range(10)))
+        await reads.close()
+        return {int(row[0]) for row in rows if row is not None}
+
+    assert len(asyncio.run(burst())) <= 2
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_an_unreachable_database_is_an_operational_error(db: Database) -> None:
+    from sqlalchemy import create_engine
+
+    from tests.conftest import free_port
+
+    gone = create_engine(db.engine.url.set(port=free_port()))
+    try:
+        with pytest.raises(sa_exc.OperationalError):  # which the API answers with 503
+            asyncio.run(LoopReads(gone).read_one(text("SELECT 1"), {}))
+    finally:
+        gone.dispose()
