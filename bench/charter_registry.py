@@ -233,59 +233,74 @@ def register_http(
 
 
 def register_http_batches(
-    target: Target, url: str, plans: list[VersionPlan], concurrency: int, batch_size: int
+    target: Target,
+    url: str,
+    plans: list[VersionPlan],
+    concurrency: int,
+    batch_size: int,
+    models: int,
 ) -> dict[str, Any]:
     """The same registrations, `batch_size` versions per request (POST /versions/batch),
-    each version's 1 KB file inline: one request and one transaction per batch."""
-    batches = [plans[i : i + batch_size] for i in range(0, len(plans), batch_size)]
-    models = [{p.model for p in batch} for batch in batches]
-    if any(len(names) != len(batch) for names, batch in zip(models, batches, strict=True)):
-        raise RuntimeError("a batch holds two versions of one model; the parent order is unsafe")
-    bodies = []
-    for batch in batches:  # built before the clock starts, like the files of the single series
-        items, blobs = [], {}
-        for plan in batch:
-            data = plan.blob()
-            entry = ManifestEntry(
-                path=BLOB_PATH, size=len(data), sha256=hashlib.sha256(data).hexdigest()
-            )
-            blobs[entry.sha256] = data
-            items.append({"model": plan.model, **version_body(target, plan, entry)})
-        bodies.append((batch, items, blobs))
-    pending = iter(bodies)
+    each version's 1 KB file inline: one request and one transaction per batch.
+
+    Batches run concurrently, so they go in rounds of `models` consecutive plans (each
+    model at most once), one round after the other: every version's parent, in the round
+    before, is registered before its batch starts. The rate is over all rounds."""
+    rounds = [plans[i : i + models] for i in range(0, len(plans), models)]
+    bodies: list[list[tuple[list[VersionPlan], list[dict[str, Any]], dict[str, bytes]]]] = []
+    for round_plans in rounds:  # built before the clock starts, like the single series' files
+        batches = [round_plans[i : i + batch_size] for i in range(0, len(round_plans), batch_size)]
+        if len({p.model for p in round_plans}) != len(round_plans):
+            raise RuntimeError("a round holds two versions of one model: unsafe parent order")
+        round_bodies = []
+        for batch in batches:
+            items, blobs = [], {}
+            for plan in batch:
+                data = plan.blob()
+                entry = ManifestEntry(
+                    path=BLOB_PATH, size=len(data), sha256=hashlib.sha256(data).hexdigest()
+                )
+                blobs[entry.sha256] = data
+                items.append({"model": plan.model, **version_body(target, plan, entry)})
+            round_bodies.append((batch, items, blobs))
+        bodies.append(round_bodies)
     lock = threading.Lock()
     latencies: list[float] = []
     errors: list[BaseException] = []
+    elapsed = 0.0
+    for round_bodies in bodies:
+        pending = iter(round_bodies)
 
-    def loop(_: int) -> None:
-        with Client(url, target.token) as client:
-            while True:
-                with lock:
-                    job = None if errors else next(pending, None)
-                if job is None:
-                    return
-                batch, items, blobs = job
-                start = time.perf_counter()
-                try:
-                    created = client.create_versions(items, blobs)
-                except BaseException as exc:
+        def loop(_: int, pending: Any = pending) -> None:
+            with Client(url, target.token) as client:
+                while True:
                     with lock:
-                        errors.append(exc)
-                    return
-                with lock:
-                    latencies.append((time.perf_counter() - start) * 1000)
-                if [v.version for v in created] != [p.version for p in batch]:
+                        job = None if errors else next(pending, None)
+                    if job is None:
+                        return
+                    batch, items, blobs = job
+                    start = time.perf_counter()
+                    try:
+                        created = client.create_versions(items, blobs)
+                    except BaseException as exc:
+                        with lock:
+                            errors.append(exc)
+                        return
                     with lock:
-                        errors.append(RuntimeError("batch numbered versions out of plan"))
-                    return
+                        latencies.append((time.perf_counter() - start) * 1000)
+                    if [v.version for v in created] != [p.version for p in batch]:
+                        with lock:
+                            errors.append(RuntimeError("batch numbered versions out of plan"))
+                        return
 
-    elapsed = run_threads(loop, concurrency)
-    if errors:
-        raise errors[0]
+        elapsed += run_threads(loop, concurrency)
+        if errors:
+            raise errors[0]
     return {
         "versions": len(plans),
         "batch_size": batch_size,
         "concurrency": concurrency,
+        "rounds": len(rounds),
         "seconds": round(elapsed, 2),
         "per_s": round(len(plans) / elapsed, 1),
         "batch_ms": percentiles(latencies),
@@ -479,7 +494,9 @@ def bench(
             batched = None
             if batch_plans:
                 log(f"{label}: registering {len(batch_plans)} versions in batches of {batch_size}")
-                batched = register_http_batches(target, url, batch_plans, concurrency, batch_size)
+                batched = register_http_batches(
+                    target, url, batch_plans, concurrency, batch_size, sizes.models
+                )
         result["http"] = {
             "registration": registration,
             "batch_registration": batched,
