@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from charter.api.context import AppContext
 from charter.api.deps import admit_from_memory
-from charter.api.render import json_text_response
+from charter.api.render import version_response
 from charter.domain.common import NAME_PATTERN
 from charter.domain.enums import Action
 from charter.registry import versions
@@ -79,8 +79,7 @@ class VersionLookupFastPath:
             version = await versions.version_json_on_loop(self.context.db, found[1], int(found[2]))
         except Exception:  # a miss or a failure: the route answers it, with its problem
             return False
-        response = json_text_response(version.text, headers={"ETag": f'"{version.revision}"'})
-        await response(scope, receive, send)
+        await version_response(version)(scope, receive, send)
         return True
 
 

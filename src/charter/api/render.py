@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import Response
 from pydantic import BaseModel
 
+from charter.registry.versions import VersionJson
+
 
 def json_response(
     result: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None
@@ -27,3 +29,8 @@ def json_response(
 def json_text_response(text: str, headers: dict[str, str] | None = None) -> Response:
     """Send JSON the service layer assembled from stored documents (see JsonPage)."""
     return Response(content=text, media_type="application/json", headers=headers)
+
+
+def version_response(found: VersionJson) -> Response:
+    """A version as the point lookup sends it, from the route or its fast path alike."""
+    return json_text_response(found.text, headers={"ETag": f'"{found.revision}"'})

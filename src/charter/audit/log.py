@@ -20,6 +20,8 @@ TILE_LEVEL = 8
 TILE_SIZE = 1 << TILE_LEVEL
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
+Event = tuple[str, str, dict[str, Any]]  # action, subject, change: one event to append
+
 
 @dataclass(frozen=True)
 class _Statements:
@@ -89,9 +91,7 @@ def append(
     return append_many(session, actor, [(action, subject, change)])[0]
 
 
-def append_many(
-    session: Session, actor: Actor, events: Sequence[tuple[str, str, dict[str, Any]]]
-) -> list[int]:
+def append_many(session: Session, actor: Actor, events: Sequence[Event]) -> list[int]:
     """Append `events` (action, subject, change) in order, in the caller's transaction,
     and return their sequence numbers.
 

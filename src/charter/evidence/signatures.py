@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from charter.audit import log as audit
 from charter.audit.keys import load_public_key, parse_verifier_key, public_key_pem
 from charter.domain.enums import NodeKind
 from charter.domain.errors import NotFound
@@ -57,7 +58,7 @@ class Registered:
 
 def sign_registrations(
     session: Session, key: Ed25519PrivateKey, new: Sequence[Registered], now: datetime
-) -> list[tuple[str, str, dict[str, Any]]]:
+) -> list[audit.Event]:
     """Sign each new version's manifest with the server's key, as evidence with its
     lineage edge, in the registration's own transaction. Returns the audit events the
     caller appends (together with its own, so the log's head is read and written once)."""

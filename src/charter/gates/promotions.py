@@ -33,7 +33,7 @@ from charter.gates.verdict import render
 from charter.policy.access import authorize
 from charter.policy.entities import promotion_resource, version_resource
 from charter.registry import models, versions
-from charter.registry.common import find_model, find_version
+from charter.registry.common import find_model, find_version, lock_models
 from charter.store import tables as t
 from charter.store.engine import Database
 from charter.store.tables import utcnow
@@ -328,8 +328,7 @@ def decide(
         assert mv is not None  # a foreign key guarantees it
         # Locked before the first event: an approval may execute the promotion, which
         # updates the model (lock order: registry/common.lock_models).
-        m = session.get(t.Model, mv.model_id, with_for_update={"key_share": True})
-        assert m is not None
+        [m] = lock_models(session, [mv.model_id])
         if verdict == Verdict.APPROVE and actor.name in (authors(session, mv)[1] | {mv.author}):
             raise PermissionDenied(sod)
         previous = session.execute(
@@ -410,8 +409,7 @@ def evaluate(db: Database, gate: Gate, actor: Actor, request_id: int) -> Promoti
         row = _open_row(session, request_id)
         mv = session.get(t.ModelVersion, row.version_id)
         assert mv is not None
-        m = session.get(t.Model, mv.model_id, with_for_update={"key_share": True})  # as in decide
-        assert m is not None
+        [m] = lock_models(session, [mv.model_id])  # as in decide
         evaluation = _advance(db, session, gate, actor, m, mv, row, known)
         audit.append(
             session, actor, "promotion.evaluate", f"promotion:{row.id}", _gate_note(evaluation)

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from charter.domain.common import DatasetVersionRef
 from charter.domain.errors import InvalidInput, NotFound, PreconditionFailed
 from charter.store import tables as t
 
+# Any select: a model alone, or a model with what it was joined to.
+AnySelect = TypeVar("AnySelect", bound="Select[*tuple[Any, ...]]")
+
+
+def locking_models(query: AnySelect) -> AnySelect:
+    """`query`, locking the model rows it reads as every writer of a model does (see
+    `lock_models` for the order and the kind of lock)."""
+    return query.with_for_update(of=t.Model, key_share=True)
+
 
 def find_model(session: Session, name: str, *, lock: bool = False) -> t.Model:
     query = select(t.Model).where(t.Model.name == name)
-    if lock:
-        query = query.with_for_update(key_share=True)  # see lock_models
-    row = session.execute(query).scalar_one_or_none()
+    row = session.execute(locking_models(query) if lock else query).scalar_one_or_none()
     if row is None:
         raise NotFound(f"no model named '{name}'; list models with GET /api/v1/models")
     return row
@@ -35,8 +43,7 @@ def find_version(
         )
         .where(t.Model.name == model)
     )
-    locked = query.with_for_update(of=t.Model, key_share=True)  # see lock_models
-    found = session.execute(locked if lock else query).first()
+    found = session.execute(locking_models(query) if lock else query).first()
     if found is None:
         raise NotFound(f"no model named '{model}'; list models with GET /api/v1/models")
     m, row = found
@@ -116,4 +123,4 @@ def lock_models(session: Session, ids: Iterable[int]) -> list[t.Model]:
     if not wanted:
         return []
     query = select(t.Model).where(t.Model.id.in_(wanted)).order_by(t.Model.name)
-    return list(session.execute(query.with_for_update(key_share=True)).scalars())
+    return list(session.execute(locking_models(query)).scalars())

@@ -46,15 +46,12 @@ from charter.store.tables import utcnow
 _VERSIONS = cast(Table, t.ModelVersion.__table__)
 
 
-Event = tuple[str, str, dict[str, Any]]  # action, subject, change: an audit event to append
-
-
 @dataclass(frozen=True)
 class Inserted:
     """The new versions, and the audit events that `finish` appends for them."""
 
     versions: list[ModelVersion]
-    events: list[Event]
+    events: list[audit.Event]
 
 
 @dataclass(frozen=True)
@@ -112,7 +109,7 @@ def create_version(
 
 
 def finish(
-    session: Session, actor: Actor, locked: Sequence[t.Model], events: Sequence[Event]
+    session: Session, actor: Actor, locked: Sequence[t.Model], events: Sequence[audit.Event]
 ) -> None:
     """Patch the models' documents (their latest version and revision changed), then
     append the events: last, because the log's head is one row that every writer locks
@@ -302,7 +299,7 @@ def insert_versions(
         if run_id is not None:
             edges.append((lineage.node(NodeKind.RUN, run_id), target, PRODUCED))
     lineage.add_edges(session, edges)
-    events: list[Event] = [
+    events: list[audit.Event] = [
         (
             "version.create",
             f"model:{v.model}@{v.version}",

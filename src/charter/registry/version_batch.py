@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from charter.artifacts.blobstore import BlobStore
+from charter.audit import log as audit
 from charter.domain.artifacts import Manifest
 from charter.domain.enums import Action
 from charter.domain.errors import InvalidInput
@@ -15,6 +16,7 @@ from charter.domain.registry import ModelVersionSummary
 from charter.domain.version_batch import VersionBatch, VersionBatchResult
 from charter.policy.access import authorize
 from charter.registry import models, registration
+from charter.registry.common import locking_models
 from charter.store import tables as t
 from charter.store.engine import Database
 
@@ -29,12 +31,7 @@ def _models(
     """The batch's models in one query (locked in name order for the write, so two
     batches never wait on each other in opposite orders)."""
     query = select(t.Model).where(t.Model.name.in_(names)).order_by(t.Model.name)
-    found = {
-        m.name: m
-        for m in session.execute(
-            query.with_for_update(key_share=True) if lock else query  # see common.lock_models
-        ).scalars()
-    }
+    found = {m.name: m for m in session.execute(locking_models(query) if lock else query).scalars()}
     for index, item in enumerate(batch.versions):
         if item.model not in found:
             raise InvalidInput(
@@ -90,7 +87,7 @@ def register_versions(
         inserted = registration.insert_versions(
             session, actor, new, signer, lambda index: _where(batch, index)
         )
-        uploads: list[registration.Event] = [
+        uploads: list[audit.Event] = [
             ("blob.upload", f"blob:{d}", {"size": len(data)}) for d, data in contents.items()
         ]
         registration.finish(session, actor, list(locked.values()), uploads + inserted.events)

@@ -125,11 +125,15 @@ class VersionJson(NamedTuple):
     revision: int
 
 
+def _version_of(row: tuple[Any, ...]) -> VersionJson:
+    summary, document, environment, revision = row
+    return VersionJson(_joined(summary, document, environment), revision)
+
+
 def version_json(db: Database, model: str, version: int) -> VersionJson:
     row = driver.read_one(db.engine, _VERSION, {"model": model, "version": version})
     if row is not None:
-        summary, document, environment, revision = row
-        return VersionJson(_joined(summary, document, environment), revision)
+        return _version_of(row)
     with db.reading() as session:
         find_version(session, model, version)  # raises the NotFound that says which part
     raise NotFound(f"model '{model}' has no version {version}")
@@ -146,8 +150,7 @@ async def version_json_on_loop(db: Database, model: str, version: int) -> Versio
     if db.loop_reads is not None:
         row = await db.loop_reads.read_one(_VERSION, {"model": model, "version": version})
         if row is not None:
-            summary, document, environment, revision = row
-            return VersionJson(_joined(summary, document, environment), revision)
+            return _version_of(row)
     return await asyncio.to_thread(version_json, db, model, version)
 
 

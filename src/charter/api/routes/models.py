@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from charter.api.deps import Context, IfMatch, require
 from charter.api.params import Cursor, Limit, NameQuery, ShortQuery, TagFilters, VersionPath
-from charter.api.render import json_response, json_text_response
+from charter.api.render import json_response, json_text_response, version_response
 from charter.api.routing import CharterRoute
 from charter.domain.common import Name, Page
 from charter.domain.enums import Action, RiskTier, Stage
@@ -191,8 +191,7 @@ def search_versions(
 async def get_version(
     context: Context, name: Name, version: VersionPath, actor: Reader
 ) -> Response:
-    found = await versions.version_json_on_loop(context.db, name, version)
-    return json_text_response(found.text, headers={"ETag": f'"{found.revision}"'})
+    return version_response(await versions.version_json_on_loop(context.db, name, version))
 
 
 @router.patch("/models/{name}/versions/{version}", summary="Change description or tags")
