@@ -16,6 +16,7 @@ from charter.api.fast_lookup import VersionLookupFastPath
 from charter.client.client import Client
 from charter.domain.enums import RiskTier, Role
 from charter.domain.identity import PrincipalCreate, TokenCreate
+from charter.policy import store as policy_store
 from charter.settings import Settings
 from charter.store import tables as t
 from charter.store.engine import Database
@@ -27,8 +28,11 @@ PER_REQUEST = {"date", "x-request-id"}
 
 
 @pytest.fixture
-def settings(settings: Settings) -> Settings:
-    """The token cache holds for the whole test, so which requests are fast is certain."""
+def settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The token cache and the policy bundle's hold for the whole test, so which requests
+    are fast is certain: with the bundle's usual second, a slow machine lets it lapse
+    between two requests, and the second one then (rightly) goes to the route."""
+    monkeypatch.setattr(policy_store, "ACTIVE_TTL_SECONDS", 60.0)
     return settings.model_copy(update={"auth_cache_seconds": 60.0})
 
 
