@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import pytest
 from sqlalchemy import text
 
+from charter.store import engine
 from charter.store.engine import Database
 
 
@@ -41,6 +43,77 @@ def test_a_write_transaction_on_sqlite_takes_the_write_lock_at_begin(db: Databas
                 assert connection.execute(text("SELECT size FROM audit_head")).scalar() is not None
         finally:
             other.dispose()
+
+
+def busy_timeout(raw: object) -> int:
+    value: int = raw.execute("PRAGMA busy_timeout").fetchone()[0]  # type: ignore[attr-defined]
+    return value
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_sqlite_writer_waits_for_the_write_lock_and_takes_it_when_freed(db: Database) -> None:
+    holder = sqlite3.connect(db.url.split("///", 1)[1], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    began = threading.Event()
+    polls: list[int] = []
+    real_sleep = engine.time.sleep
+
+    def counting_sleep(seconds: float) -> None:
+        polls.append(1)
+        if len(polls) == 3:
+            began.set()  # the writer has found the lock taken three times: free it
+        real_sleep(seconds)
+
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with db.transaction() as session:
+                session.execute(text("UPDATE audit_head SET origin = origin WHERE id = 1"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    engine.time.sleep = counting_sleep  # type: ignore[assignment]
+    try:
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert began.wait(10), "the writer never waited for the lock"
+        holder.execute("COMMIT")
+        writer.join(10)
+    finally:
+        engine.time.sleep = real_sleep
+        holder.close()
+    assert not writer.is_alive() and errors == []
+    with db.transaction() as session:  # SQLite's own busy handler is back on afterwards
+        raw = session.connection().connection.driver_connection
+        assert busy_timeout(raw) == engine.SQLITE_BUSY_TIMEOUT_MS
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_sqlite_writer_gives_up_after_the_busy_timeout_and_leaves_no_transaction(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    holder = sqlite3.connect(db.url.split("///", 1)[1], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(Exception, match="database is locked"), db.transaction() as session:
+            session.execute(text("UPDATE audit_head SET origin = origin WHERE id = 1"))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    raw = db.engine.raw_connection()
+    try:
+        sqlite = raw.driver_connection
+        assert not sqlite.in_transaction  # type: ignore[union-attr]
+        assert busy_timeout(sqlite) == 50
+        sqlite.execute("BEGIN")  # type: ignore[union-attr]
+        with pytest.raises(sqlite3.OperationalError, match="within a transaction"):
+            engine.begin_write(sqlite, "BEGIN IMMEDIATE")  # type: ignore[arg-type]
+        sqlite.execute("ROLLBACK")  # type: ignore[union-attr]
+        assert busy_timeout(sqlite) == 50  # restored after any error, not only BUSY
+    finally:
+        raw.close()
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
