@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, OperationalError, StatementError
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from charter.domain import errors
@@ -141,6 +142,16 @@ def install(app: FastAPI) -> None:
         log.warning("database unavailable: %s", exc.orig)
         response = problem(
             request, 503, "the database is busy or unreachable; retry shortly", "unavailable"
+        )
+        response.headers["Retry-After"] = "1"
+        return response
+
+    @app.exception_handler(PoolTimeout)
+    async def _exhausted(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every connection of this worker stayed busy for the pool's whole wait.
+        log.warning("no database connection came free: %s", exc)
+        response = problem(
+            request, 503, "the server has no free database connection; retry shortly", "unavailable"
         )
         response.headers["Retry-After"] = "1"
         return response

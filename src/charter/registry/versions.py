@@ -32,7 +32,6 @@ from charter.registry.common import (
     find_model,
     find_version,
 )
-from charter.store import driver
 from charter.store import tables as t
 from charter.store import tags as tagstore
 from charter.store.engine import Database
@@ -131,7 +130,7 @@ def _version_of(row: tuple[Any, ...]) -> VersionJson:
 
 
 def version_json(db: Database, model: str, version: int) -> VersionJson:
-    row = driver.read_one(db.engine, _VERSION, {"model": model, "version": version})
+    row = db.point_read(_VERSION, {"model": model, "version": version})
     if row is not None:
         return _version_of(row)
     with db.reading() as session:

@@ -60,26 +60,12 @@ def read_one(
     engine: Engine, statement: ClauseElement, params: dict[str, Any]
 ) -> tuple[Any, ...] | None:
     """`fetch_one` for a read that is one statement, on a pooled driver connection outside
-    any SQLAlchemy Connection or transaction.
-
-    One statement is its own snapshot, so it needs no BEGIN; skipping the Connection and
-    its transaction bookkeeping took the PostgreSQL point lookup from 0.29 to 0.22 ms.
-    PostgreSQL runs it in autocommit (no BEGIN or ROLLBACK round trip); SQLite's
-    connections already are (engine.py issues BEGIN itself).
-    """
+    any SQLAlchemy Connection or transaction: for SQLite, whose connections are already in
+    autocommit (engine.py issues BEGIN itself). PostgreSQL's such reads go through
+    `thread_reads.ThreadReads` (`Database.point_read`)."""
     pooled = engine.raw_connection()
-    raw: Any = pooled.driver_connection
-    postgres = engine.dialect.name == "postgresql"
     try:
-        if postgres:
-            raw.autocommit = True
-        try:
-            return _first_row(raw, engine.dialect, statement, params)
-        finally:
-            if postgres and not raw.closed:
-                # Back as the pool hands connections out, whatever happened: a writer that
-                # got an autocommit connection would commit each statement on its own.
-                raw.autocommit = False
+        return _first_row(pooled.driver_connection, engine.dialect, statement, params)
     except sa_exc.DBAPIError as exc:
         if engine.dialect.is_disconnect(cast(Any, exc.orig), pooled.dbapi_connection, None):
             pooled.invalidate(exc)  # not back into the pool

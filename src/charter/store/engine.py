@@ -16,9 +16,12 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
+from sqlalchemy.sql import ClauseElement
 
 from charter.domain.errors import Conflict
+from charter.store import driver
 from charter.store.loop_reads import LoopReads
+from charter.store.thread_reads import ThreadReads
 
 # SQLSTATE 23505 on PostgreSQL; SQLite names the constraint in its message.
 _UNIQUE_MARKERS = ("23505", "UNIQUE constraint failed", "duplicate key value")
@@ -164,6 +167,8 @@ class Database:
         self._read = sessionmaker(self._read_engine, expire_on_commit=False)
         # PostgreSQL's hottest reads, from an event loop (None on SQLite: quick_read_ready).
         self.loop_reads = None if self.is_sqlite else LoopReads(self.engine)
+        # And from threads (`point_read`), past SQLAlchemy's pool.
+        self.thread_reads = None if self.is_sqlite else ThreadReads(self.engine)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -203,5 +208,16 @@ class Database:
         with self._read.begin() as session:
             yield session
 
+    def point_read(
+        self, statement: ClauseElement, params: dict[str, Any]
+    ) -> tuple[Any, ...] | None:
+        """The first row of a one-statement read on a hot path (no snapshot beyond the
+        statement's own): on PostgreSQL from `thread_reads`, on SQLite from the pool."""
+        if self.thread_reads is not None:
+            return self.thread_reads.read_one(statement, params)
+        return driver.read_one(self.engine, statement, params)
+
     def dispose(self) -> None:
+        if self.thread_reads is not None:
+            self.thread_reads.close()
         self.engine.dispose()

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 
 from charter.settings import Settings
@@ -436,3 +437,22 @@ def test_a_version_number_past_the_column_is_a_422_not_a_500(http: httpx.Client)
         response = http.get(path)
         assert response.status_code == 422, response.text
     assert http.get("/models/a/versions/2147483647").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("failure", "detail"),
+    [
+        (sa_exc.OperationalError("SELECT 1", {}, OSError("connection refused")), "unreachable"),
+        (sa_exc.TimeoutError("QueuePool limit reached"), "no free database connection"),
+    ],
+)
+def test_an_unavailable_database_is_a_503_to_retry(
+    http: httpx.Client, monkeypatch: pytest.MonkeyPatch, failure: Exception, detail: str
+) -> None:
+    def fail(*_: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(Database, "point_read", fail)
+    response = http.get("/models/credit/versions/1")
+    body = problem(response, 503)
+    assert detail in body["detail"] and response.headers["retry-after"] == "1"

@@ -12,7 +12,6 @@ from sqlalchemy import event, insert, update
 from charter.domain.enums import RiskTier, Stage
 from charter.domain.registry import Model, ModelVersionSummary
 from charter.registry import models, versions
-from charter.store import driver
 from charter.store import tables as t
 from charter.store import tags as tagstore
 from charter.store.engine import Database
@@ -187,16 +186,17 @@ def test_a_page_of_versions_or_one_version_is_one_statement(
                 update(t.ModelVersion).where(t.ModelVersion.id == 1).values(document=DOC)
             )
         statements.clear()
-        # The point lookup runs on the driver's cursor (store/driver.py): one statement
-        # there, none through SQLAlchemy's cursor events.
+        # The point lookup runs on the driver's cursor (Database.point_read: store/driver.py
+        # on SQLite, store/thread_reads.py on PostgreSQL): one statement there, none
+        # through SQLAlchemy's cursor events.
         looked_up: list[str] = []
-        read_one = driver.read_one
+        point_read = Database.point_read
 
-        def counting(engine: Any, statement: Any, params: dict[str, Any]) -> Any:
+        def counting(self: Database, statement: Any, params: dict[str, Any]) -> Any:
             looked_up.append(str(statement))
-            return read_one(engine, statement, params)
+            return point_read(self, statement, params)
 
-        monkeypatch.setattr(driver, "read_one", counting)
+        monkeypatch.setattr(Database, "point_read", counting)
         assert versions.get_version(db, "model-0000", 1).files == []
         assert statements == [] and len(looked_up) == 1, (statements, looked_up)
     finally:
