@@ -81,20 +81,27 @@ def begin_write(raw: sqlite3.Connection, statement: str) -> None:
     third of the time, and waits came out at 228, 328, 428 and 528 ms, the handler's
     cumulative sleeps. Python's sqlite3 module cannot install another handler, so the wait
     is here, with the handler off for this one statement (it stays on for the rest, e.g. a
-    reader meeting a WAL recovery). Same deadline as before: the last SQLITE_BUSY is raised
-    (the API answers 503).
+    reader meeting a WAL recovery). Same deadline as before. A failure, the last
+    SQLITE_BUSY included, is raised as SQLAlchemy raises the driver's errors
+    (OperationalError, which the API answers with 503): SQLAlchemy does not wrap what a
+    `begin` event raises, and sqlite3's own error had become a 500.
+
+    Any busy code counts: with the handler off, BEGIN can also meet SQLITE_BUSY_RECOVERY
+    (another connection rebuilding the WAL index after a crash), and `sqlite_errorcode`
+    holds the extended code, whose low byte is SQLITE_BUSY.
     """
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
     delay = SQLITE_WRITE_POLL_FIRST
-    raw.execute("PRAGMA busy_timeout=0")
     try:
+        raw.execute("PRAGMA busy_timeout=0")
         while True:
             try:
                 raw.execute(statement)
                 return
             except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                    raise
+                busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() > deadline:
+                    raise sa_exc.DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
             time.sleep(delay)
             delay = min(delay * 2, SQLITE_WRITE_POLL_MAX)
     finally:

@@ -48,6 +48,9 @@ class ThreadReads:
         if args:
             raise ValueError(f"unexpected positional connect arguments for {engine.url!r}")
         self._slots = threading.BoundedSemaphore(size)
+        # Guards _idle and _closed together, so close() never misses a connection a read
+        # is putting back, nor closes one a read has just taken.
+        self._lock = threading.Lock()
         self._idle: list[_Kept] = []
         self._closed = False
 
@@ -59,30 +62,37 @@ class ThreadReads:
                 f"no point-read connection came free within {WAIT_SECONDS:.0f} s"
             )
         try:
-            while self._idle:
-                try:
-                    kept = self._idle.pop()
-                except IndexError:  # another thread took the last one
-                    break
+            while kept := self._take():
                 if kept[0].closed:
                     continue
                 try:
-                    return self._read(kept, sql, arguments, reused=True)
+                    return self._read(*kept, sql, arguments, reused=True)
                 except _Lost:
                     continue  # the read is safe to repeat, on another connection
             try:
                 connection = psycopg.Connection.connect(**self._connect_args, autocommit=True)
             except psycopg.Error as exc:
                 raise sa_exc.DBAPIError.instance(sql, arguments, exc, psycopg.Error) from exc
-            return self._read((connection, connection.cursor()), sql, arguments, reused=False)
+            return self._read(connection, None, sql, arguments, reused=False)
         finally:
             self._slots.release()
 
+    def _take(self) -> _Kept | None:
+        with self._lock:
+            return self._idle.pop() if self._idle else None
+
     def _read(
-        self, kept: _Kept, sql: str, arguments: Any, *, reused: bool
+        self,
+        connection: psycopg.Connection[Any],
+        cursor: psycopg.Cursor[Any] | None,
+        sql: str,
+        arguments: Any,
+        *,
+        reused: bool,
     ) -> tuple[Any, ...] | None:
-        connection, cursor = kept
         try:
+            if cursor is None:
+                cursor = connection.cursor()
             cursor.execute(sql, arguments)
             row: tuple[Any, ...] | None = cursor.fetchone()
         except psycopg.Error as exc:
@@ -95,15 +105,18 @@ class ThreadReads:
             # Interrupted mid-read: what the connection holds is unknown, so it goes.
             connection.close()
             raise
-        if self._closed:
+        with self._lock:
+            keep = not self._closed
+            if keep:
+                self._idle.append((connection, cursor))  # within the bound: it held a slot
+        if not keep:
             connection.close()
-        else:
-            self._idle.append(kept)  # within the bound: this read held a slot
         return row
 
     def close(self) -> None:
         """Close the kept connections; reads still under way close theirs when done."""
-        self._closed = True
-        idle, self._idle = self._idle, []
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
         for connection, _ in idle:
             connection.close()

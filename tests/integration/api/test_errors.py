@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 
 from charter.settings import Settings
+from charter.store import engine
 from charter.store import tables as t
 from charter.store.engine import Database
 from tests.conftest import Admin
@@ -456,3 +458,21 @@ def test_an_unavailable_database_is_a_503_to_retry(
     response = http.get("/models/credit/versions/1")
     body = problem(response, 503)
     assert detail in body["detail"] and response.headers["retry-after"] == "1"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_sqlite_write_lock_held_past_the_timeout_is_a_503_that_records_nothing(
+    http: httpx.Client, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    holder = sqlite3.connect(db.url.split("///", 1)[1], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process, say, in a long write
+    try:
+        response = http.post("/models", json={"name": "held", "risk_tier": "minimal"})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    body = problem(response, 503)
+    assert "busy or unreachable" in body["detail"] and response.headers["retry-after"] == "1"
+    assert http.get("/models/held").status_code == 404
+    assert http.post("/models", json={"name": "held", "risk_tier": "minimal"}).status_code == 201

@@ -6,6 +6,7 @@ import sqlite3
 import threading
 
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
 from charter.store import engine
@@ -97,7 +98,9 @@ def test_a_sqlite_writer_gives_up_after_the_busy_timeout_and_leaves_no_transacti
     holder = sqlite3.connect(db.url.split("///", 1)[1], isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        with pytest.raises(Exception, match="database is locked"), db.transaction() as session:
+        # As SQLAlchemy raises the driver's errors: the API's 503, not a 500.
+        locked = pytest.raises(sa_exc.OperationalError, match="database is locked")
+        with locked, db.transaction() as session:
             session.execute(text("UPDATE audit_head SET origin = origin WHERE id = 1"))
     finally:
         holder.execute("ROLLBACK")
@@ -108,12 +111,47 @@ def test_a_sqlite_writer_gives_up_after_the_busy_timeout_and_leaves_no_transacti
         assert not sqlite.in_transaction  # type: ignore[union-attr]
         assert busy_timeout(sqlite) == 50
         sqlite.execute("BEGIN")  # type: ignore[union-attr]
-        with pytest.raises(sqlite3.OperationalError, match="within a transaction"):
+        with pytest.raises(sa_exc.OperationalError, match="within a transaction"):
             engine.begin_write(sqlite, "BEGIN IMMEDIATE")  # type: ignore[arg-type]
         sqlite.execute("ROLLBACK")  # type: ignore[union-attr]
         assert busy_timeout(sqlite) == 50  # restored after any error, not only BUSY
     finally:
         raw.close()
+
+
+class ScriptedSqlite:
+    """A driver connection whose BEGINs fail with the given SQLite result codes, in turn."""
+
+    def __init__(self, codes: list[int]) -> None:
+        self.codes = codes
+        self.statements: list[str] = []
+
+    def execute(self, statement: str) -> None:
+        self.statements.append(statement)
+        if statement.startswith("BEGIN") and self.codes:
+            exc = sqlite3.OperationalError("database is locked")
+            exc.sqlite_errorcode = self.codes.pop(0)
+            raise exc
+
+
+def test_every_busy_code_is_waited_out_and_any_other_raised_at_once() -> None:
+    # SQLITE_BUSY, SQLITE_BUSY_RECOVERY (a WAL index rebuilt after a crash: 261) and
+    # SQLITE_BUSY_SNAPSHOT (517) all mean "try again"; sqlite_errorcode holds the
+    # extended code.
+    waited = ScriptedSqlite([261, 5, 517])
+    engine.begin_write(waited, "BEGIN IMMEDIATE")  # type: ignore[arg-type]
+    assert waited.statements == [
+        "PRAGMA busy_timeout=0",
+        *["BEGIN IMMEDIATE"] * 4,
+        f"PRAGMA busy_timeout={engine.SQLITE_BUSY_TIMEOUT_MS}",
+    ]
+    failed = ScriptedSqlite([sqlite3.SQLITE_IOERR])
+    with pytest.raises(sa_exc.OperationalError):
+        engine.begin_write(failed, "BEGIN IMMEDIATE")  # type: ignore[arg-type]
+    assert failed.statements[1:] == [
+        "BEGIN IMMEDIATE",
+        f"PRAGMA busy_timeout={engine.SQLITE_BUSY_TIMEOUT_MS}",
+    ]
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
