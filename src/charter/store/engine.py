@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
@@ -35,6 +35,9 @@ _BEGIN = {mode: f"BEGIN {mode}" for mode in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 SQLITE_WRITE_POLL_FIRST = 0.00025
 SQLITE_WRITE_POLL_MAX = 0.002
+
+# Seconds to wait for a PostgreSQL connection to open, unless the URL says otherwise.
+PG_CONNECT_TIMEOUT_SECONDS = 10
 
 # SQLite's page cache per connection, in KiB (a negative cache_size is KiB). The default,
 # 2 MiB, is smaller than the pages a search of 10,000 versions touches, and every miss is
@@ -136,11 +139,17 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+    target: str | URL = url
+    if not sqlite and "connect_timeout" not in (parsed := make_url(url)).query:
+        # Without one, a database host that drops packets holds a request for the OS's
+        # TCP connect timeout (about two minutes) before its 503. The engine's URL carries
+        # it, so the loop's and threads' own connections (loop_reads, thread_reads) too.
+        target = parsed.update_query_dict({"connect_timeout": str(PG_CONNECT_TIMEOUT_SECONDS)})
     # LIFO: the most recently used connection goes out again, so the busiest one keeps its
     # SQLite page cache and psycopg's prepared statements (made on a statement's fifth
     # execution on a connection) warm, instead of every pooled connection warming its own.
     engine = create_engine(
-        url,
+        target,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_use_lifo=True,

@@ -155,6 +155,27 @@ def test_every_busy_code_is_waited_out_and_any_other_raised_at_once() -> None:
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
+def test_postgresql_connections_time_out_opening_unless_the_url_says_otherwise(
+    db: Database,
+) -> None:
+    from sqlalchemy import make_url
+
+    from charter.store.thread_reads import ThreadReads
+
+    # Every connection Charter opens: the pool's, the loop's and the threads' own.
+    assert db.engine.url.query["connect_timeout"] == str(engine.PG_CONNECT_TIMEOUT_SECONDS)
+    assert ThreadReads(db.engine)._connect_args["connect_timeout"] == "10"
+    own = make_url(db.url).update_query_dict({"connect_timeout": "3"})
+    explicit = Database(own.render_as_string(hide_password=False), pool_size=1)
+    try:
+        assert explicit.engine.url.query["connect_timeout"] == "3"
+        with explicit.rows() as connection:
+            assert connection.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        explicit.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
 def test_a_connection_the_server_closed_is_replaced_before_use(db: Database) -> None:
     with db.rows() as connection:
         pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
