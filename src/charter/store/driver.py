@@ -28,6 +28,27 @@ def compiled(statement: ClauseElement, dialect: Dialect) -> tuple[str, tuple[str
     return str(result), positions
 
 
+def bound(statement: ClauseElement, dialect: Dialect, params: dict[str, Any]) -> tuple[str, Any]:
+    """The statement's SQL for `dialect` and `params` in the order and style its driver
+    takes them."""
+    sql, positions = compiled(statement, dialect)
+    return sql, params if positions is None else [params[name] for name in positions]
+
+
+def connect_args(engine: Engine) -> dict[str, Any]:
+    """The keyword arguments the engine itself connects with (hosts, ports, TLS, timeouts),
+    for connections made outside its pool (loop_reads, thread_reads)."""
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    if args:
+        raise ValueError(f"unexpected positional connect arguments for {engine.url!r}")
+    return dict(kwargs)
+
+
+class LostConnection(Exception):
+    """A kept connection the server had closed (a restart, an idle timeout): the read is
+    safe to repeat on another one."""
+
+
 def fetch_one(
     connection: Connection, statement: ClauseElement, params: dict[str, Any]
 ) -> tuple[Any, ...] | None:
@@ -40,8 +61,7 @@ def fetch_one(
 def _first_row(
     raw: Any, dialect: Dialect, statement: ClauseElement, params: dict[str, Any]
 ) -> tuple[Any, ...] | None:
-    sql, positions = compiled(statement, dialect)
-    arguments: Any = params if positions is None else [params[name] for name in positions]
+    sql, arguments = bound(statement, dialect, params)
     cursor = raw.cursor()
     dbapi_error = dialect.loaded_dbapi.Error
     try:

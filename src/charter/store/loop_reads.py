@@ -17,11 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql import ClauseElement
 
-from charter.store.driver import compiled
-
-
-class _Lost(Exception):
-    """A kept connection the server had closed (a restart, an idle timeout)."""
+from charter.store.driver import LostConnection, bound, connect_args
 
 
 class LoopReads:
@@ -31,10 +27,7 @@ class LoopReads:
 
     def __init__(self, engine: Engine, size: int = 4) -> None:
         self._dialect = engine.dialect
-        # The connect arguments the engine itself uses (hosts, ports, TLS, adapters).
-        args, self._connect_args = engine.dialect.create_connect_args(engine.url)
-        if args:
-            raise ValueError(f"unexpected positional connect arguments for {engine.url!r}")
+        self._connect_args = connect_args(engine)
         self._slots = asyncio.Semaphore(size)
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._closed = False
@@ -42,8 +35,7 @@ class LoopReads:
     async def read_one(
         self, statement: ClauseElement, params: dict[str, Any]
     ) -> tuple[Any, ...] | None:
-        sql, positions = compiled(statement, self._dialect)
-        arguments: Any = params if positions is None else [params[name] for name in positions]
+        sql, arguments = bound(statement, self._dialect, params)
         async with self._slots:
             while self._idle:
                 connection = self._idle.pop()
@@ -51,7 +43,7 @@ class LoopReads:
                     continue
                 try:
                     return await self._read(connection, sql, arguments, kept=True)
-                except _Lost:
+                except LostConnection:
                     continue  # the read is safe to repeat, on another connection
             try:
                 connection = await psycopg.AsyncConnection.connect(
@@ -72,7 +64,7 @@ class LoopReads:
             lost = connection.broken
             await connection.close()
             if lost and kept:
-                raise _Lost from exc
+                raise LostConnection from exc
             raise sa_exc.DBAPIError.instance(sql, arguments, exc, psycopg.Error) from exc
         except BaseException:
             # Cancelled mid-read: what the connection holds is unknown, so it goes.

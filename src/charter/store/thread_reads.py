@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql import ClauseElement
 
-from charter.store.driver import compiled
+from charter.store.driver import LostConnection, bound, connect_args
 
 # How long a read waits for one of the connections when all are busy, as SQLAlchemy's
 # pool_timeout; then it fails as that pool does (sqlalchemy.exc.TimeoutError).
@@ -33,20 +33,13 @@ WAIT_SECONDS = 30.0
 _Kept = tuple[psycopg.Connection[Any], psycopg.Cursor[Any]]
 
 
-class _Lost(Exception):
-    """A kept connection the server had closed (a restart, an idle timeout)."""
-
-
 class ThreadReads:
     """Autocommit connections, made as needed and kept: at most `size` exist, and a read
     waits for one of them rather than open another."""
 
     def __init__(self, engine: Engine, size: int = 4) -> None:
         self._dialect = engine.dialect
-        # The connect arguments the engine itself uses (hosts, ports, TLS, adapters).
-        args, self._connect_args = engine.dialect.create_connect_args(engine.url)
-        if args:
-            raise ValueError(f"unexpected positional connect arguments for {engine.url!r}")
+        self._connect_args = connect_args(engine)
         self._slots = threading.BoundedSemaphore(size)
         # Guards _idle and _closed together, so close() never misses a connection a read
         # is putting back, nor closes one a read has just taken.
@@ -55,8 +48,7 @@ class ThreadReads:
         self._closed = False
 
     def read_one(self, statement: ClauseElement, params: dict[str, Any]) -> tuple[Any, ...] | None:
-        sql, positions = compiled(statement, self._dialect)
-        arguments: Any = params if positions is None else [params[name] for name in positions]
+        sql, arguments = bound(statement, self._dialect, params)
         if not self._slots.acquire(timeout=WAIT_SECONDS):
             raise sa_exc.TimeoutError(
                 f"no point-read connection came free within {WAIT_SECONDS:.0f} s"
@@ -67,7 +59,7 @@ class ThreadReads:
                     continue
                 try:
                     return self._read(*kept, sql, arguments, reused=True)
-                except _Lost:
+                except LostConnection:
                     continue  # the read is safe to repeat, on another connection
             try:
                 connection = psycopg.Connection.connect(**self._connect_args, autocommit=True)
@@ -99,7 +91,7 @@ class ThreadReads:
             lost = connection.broken
             connection.close()
             if lost and reused:
-                raise _Lost from exc
+                raise LostConnection from exc
             raise sa_exc.DBAPIError.instance(sql, arguments, exc, psycopg.Error) from exc
         except BaseException:
             # Interrupted mid-read: what the connection holds is unknown, so it goes.

@@ -12,9 +12,10 @@ from charter.access.principals import create_principal
 from charter.access.tokens import authenticate, issue_token
 from charter.artifacts.blobstore import LocalBlobStore
 from charter.domain.artifacts import ManifestEntry
-from charter.domain.enums import Role
+from charter.domain.enums import RiskTier, Role
 from charter.domain.identity import Actor, PrincipalCreate, TokenCreate
-from charter.domain.registry import ModelVersionCreate
+from charter.domain.registry import ModelCreate, ModelVersionCreate
+from charter.registry import models, registration
 from charter.store import tables as t
 from charter.store.engine import Database
 from tests.conftest import Admin
@@ -63,3 +64,16 @@ def audit_size(db: Database) -> int:
         head = session.get(t.AuditHead, 1)
         assert head is not None
         return head.size
+
+
+@pytest.fixture
+def registered(
+    db: Database,
+    blobs: LocalBlobStore,
+    admin: Admin,
+    version_body: Callable[..., ModelVersionCreate],
+) -> None:
+    """Model 'credit' (high risk) with versions 1 and 2, for the point-lookup tests."""
+    models.create_model(db, admin.actor, ModelCreate(name="credit", risk_tier=RiskTier.HIGH))
+    for _ in range(2):
+        registration.create_version(db, blobs, admin.actor, "credit", version_body())

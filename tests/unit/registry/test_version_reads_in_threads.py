@@ -6,35 +6,19 @@ closed with the database."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
-from charter.artifacts.blobstore import LocalBlobStore
-from charter.domain.enums import RiskTier
 from charter.domain.errors import NotFound
-from charter.domain.registry import ModelCreate, ModelVersionCreate
-from charter.registry import models, registration, versions
+from charter.registry import versions
 from charter.store import driver, thread_reads
 from charter.store.engine import Database
 from charter.store.thread_reads import ThreadReads
-from tests.conftest import Admin, free_port
+from tests.conftest import free_port
 
 PID = text("SELECT pg_backend_pid()")
-
-
-@pytest.fixture
-def registered(
-    db: Database,
-    blobs: LocalBlobStore,
-    admin: Admin,
-    version_body: Callable[..., ModelVersionCreate],
-) -> None:
-    models.create_model(db, admin.actor, ModelCreate(name="credit", risk_tier=RiskTier.HIGH))
-    for _ in range(2):
-        registration.create_version(db, blobs, admin.actor, "credit", version_body())
 
 
 def test_the_point_read_answers_as_the_pool_does(db: Database, registered: None) -> None:

@@ -5,32 +5,15 @@ and closed with the app."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
-from charter.artifacts.blobstore import LocalBlobStore
-from charter.domain.enums import RiskTier
 from charter.domain.errors import NotFound
-from charter.domain.registry import ModelCreate, ModelVersionCreate
-from charter.registry import models, registration, versions
+from charter.registry import versions
 from charter.store.engine import Database
 from charter.store.loop_reads import LoopReads
-from tests.conftest import Admin
-
-
-@pytest.fixture
-def registered(
-    db: Database,
-    blobs: LocalBlobStore,
-    admin: Admin,
-    version_body: Callable[..., ModelVersionCreate],
-) -> None:
-    models.create_model(db, admin.actor, ModelCreate(name="credit", risk_tier=RiskTier.HIGH))
-    for _ in range(2):
-        registration.create_version(db, blobs, admin.actor, "credit", version_body())
 
 
 def test_the_loop_read_answers_as_the_threaded_one(db: Database, registered: None) -> None:
